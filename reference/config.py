@@ -15,12 +15,17 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 
 class ConfigError(ValueError):
     """A configuration value is invalid. The message is one line naming the field."""
+
+
+class InputError(ValueError):
+    """A runtime input (tokens, a block layout, targets ...) is invalid; one line naming it."""
 
 
 # --------------------------------------------------------------------------- helpers
@@ -394,7 +399,7 @@ class RunConfig:
         return {"model": ModelConfig, "train": TrainConfig, "data": DataConfig, "toyworld": ToyWorldConfig}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | None) -> "RunConfig":
+    def from_dict(cls, data: Mapping[str, Any] | None) -> RunConfig:
         data = data or {}
         if not isinstance(data, dict):
             raise ConfigError(f"config: expected a JSON object of sections, got {type(data).__name__}")
@@ -413,7 +418,7 @@ class RunConfig:
     def to_dict(self) -> dict:
         return {name: getattr(self, name).to_dict() for name in self.section_classes()}
 
-    def overridden(self, overrides: Mapping[str, Mapping[str, Any]]) -> "RunConfig":
+    def overridden(self, overrides: Mapping[str, Mapping[str, Any]]) -> RunConfig:
         """A copy with ``{section: {key: value}}`` applied on top, re-validated."""
         merged = self.to_dict()
         for name, values in overrides.items():

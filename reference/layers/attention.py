@@ -1,0 +1,155 @@
+"""Multi-head scaled dot-product attention.
+
+For head h, with d_h the head width and τ the temperature::
+
+    q, k, v   = x W_q + b_q,  x W_k + b_k,  x W_v + b_v        split into H heads
+    scores    = q kᵀ / √d_h                                     hook "scores"  (B, H, T, T)
+    pattern   = softmax((scores + bias) / τ), masked to −∞       hook "pattern" (B, H, T, T)
+    z         = pattern v                                       hook "z"       (B, H, T, d_h)
+    out       = concat_h(z) W_o + b_o                                          (B, T, D)
+
+``bias`` is an optional additive term broadcastable to (B, H, T, T) (the
+locality dial and attention masks use it); ``causal`` hides keys j > i.
+
+Speed: W_q, W_k, W_v are applied as one GEMM on their concatenation, and
+the heads are a batch axis of ``matmul``: no Python loop over heads or tokens.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from reference.backend import namespace
+from reference.layers import Hook, no_hook
+
+
+def softmax(scores: Any, axis: int = -1) -> Any:
+    """exp(s) / Σ exp(s) along ``axis``, shifted by the max for stability.
+
+    Entries equal to −inf get probability exactly 0. A row that is all −inf
+    has no defined softmax and gives NaN.
+    """
+    xp = namespace(scores)
+    e = xp.exp(scores - xp.max(scores, axis=axis, keepdims=True))
+    return e / xp.sum(e, axis=axis, keepdims=True)
+
+
+def softmax_backward(probs: Any, d_probs: Any) -> Any:
+    """Vector-Jacobian product of softmax along the last axis: p ⊙ (dp − ⟨dp, p⟩)."""
+    xp = namespace(probs)
+    return probs * (d_probs - xp.sum(d_probs * probs, axis=-1, keepdims=True))
+
+
+def causal_mask(xp: Any, length: int) -> Any:
+    """(T, T) bool, True where key j is visible to query i (j ≤ i)."""
+    return xp.tril(xp.ones((length, length), dtype=bool))
+
+
+def _split_heads(x: Any, n_heads: int) -> Any:
+    """(B, T, H·d) -> (B, H, T, d)."""
+    b, t, hd = x.shape
+    return x.reshape(b, t, n_heads, hd // n_heads).transpose((0, 2, 1, 3))
+
+
+def _merge_heads(x: Any) -> Any:
+    """(B, H, T, d) -> (B, T, H·d)."""
+    b, h, t, d = x.shape
+    return x.transpose((0, 2, 1, 3)).reshape(b, t, h * d)
+
+
+def attention_forward(
+    params: dict,
+    x: Any,
+    n_heads: int,
+    causal: bool = True,
+    bias: Any = None,
+    temperature: float = 1.0,
+    hook: Hook = no_hook,
+) -> tuple[Any, dict]:
+    """x (B, T, D) -> out (B, T, D).
+
+    params: "w_q", "w_k", "w_v" (D, H·d_h); "w_o" (H·d_h, D); biases "b_q",
+    "b_k", "b_v" (H·d_h,) and "b_o" (D,) when the model has biases.
+    Hook points: "q", "k", "v" (B, H, T, d_h), "scores", "pattern", "z".
+    """
+    xp = namespace(x, params["w_q"])
+    b, t, _ = x.shape
+    width = params["w_q"].shape[1]
+    head_dim = width // n_heads
+    w_qkv = xp.concatenate([params["w_q"], params["w_k"], params["w_v"]], axis=1)
+    qkv = x @ w_qkv
+    if params.get("b_q") is not None:
+        qkv = qkv + xp.concatenate([params["b_q"], params["b_k"], params["b_v"]])
+    q = hook("q", _split_heads(qkv[..., :width], n_heads))
+    k = hook("k", _split_heads(qkv[..., width : 2 * width], n_heads))
+    v = hook("v", _split_heads(qkv[..., 2 * width :], n_heads))
+
+    scores = hook("scores", (q @ k.transpose((0, 1, 3, 2))) * (1.0 / math.sqrt(head_dim)))
+    logits = scores if bias is None else scores + bias
+    if temperature != 1.0:
+        logits = logits / temperature
+    if causal:
+        logits = xp.where(causal_mask(xp, t), logits, -xp.inf)
+    pattern = hook("pattern", softmax(logits))
+    z = hook("z", pattern @ v)
+    merged = _merge_heads(z)
+    out = merged @ params["w_o"]
+    if params.get("b_o") is not None:
+        out = out + params["b_o"]
+    cache = {
+        "x": x, "w_qkv": w_qkv, "w_o": params["w_o"], "q": q, "k": k, "v": v,
+        "pattern": pattern, "merged": merged, "n_heads": n_heads, "temperature": temperature,
+        "has_bias": params.get("b_q") is not None,
+    }
+    return out, cache
+
+
+def attention_backward(cache: dict, d_out: Any, extra: dict | None = None) -> tuple[Any, dict]:
+    """d_out (B, T, D) -> dx (B, T, D), grads of w_q, w_k, w_v, w_o (and biases).
+
+    ``extra`` may add upstream gradients at the hook points "z", "pattern",
+    "scores", "q", "k", "v". Masked entries of the pattern are 0, so the
+    softmax backward gives them zero gradient without a second mask.
+    """
+    extra = extra or {}
+    xp = namespace(d_out)
+    q, k, v, pattern = cache["q"], cache["k"], cache["v"], cache["pattern"]
+    n_heads = cache["n_heads"]
+    head_dim = q.shape[-1]
+    b, t, d_model = d_out.shape
+
+    d_out2 = d_out.reshape(-1, d_model)
+    grads = {"w_o": cache["merged"].reshape(b * t, -1).T @ d_out2}
+    if cache["has_bias"]:
+        grads["b_o"] = xp.sum(d_out2, axis=0)
+    dz = _split_heads(d_out @ cache["w_o"].T, n_heads)
+    if "z" in extra:
+        dz = dz + extra["z"]
+
+    d_pattern = dz @ v.transpose((0, 1, 3, 2))
+    if "pattern" in extra:
+        d_pattern = d_pattern + extra["pattern"]
+    dv = pattern.transpose((0, 1, 3, 2)) @ dz
+    d_scores = softmax_backward(pattern, d_pattern)
+    if cache["temperature"] != 1.0:
+        d_scores = d_scores / cache["temperature"]
+    if "scores" in extra:
+        d_scores = d_scores + extra["scores"]
+    d_scores = d_scores * (1.0 / math.sqrt(head_dim))
+    dq = d_scores @ k
+    dk = d_scores.transpose((0, 1, 3, 2)) @ q
+    dq = dq + extra["q"] if "q" in extra else dq
+    dk = dk + extra["k"] if "k" in extra else dk
+    dv = dv + extra["v"] if "v" in extra else dv
+
+    d_qkv = xp.concatenate([_merge_heads(dq), _merge_heads(dk), _merge_heads(dv)], axis=-1)
+    d_qkv2 = d_qkv.reshape(b * t, -1)
+    d_w_qkv = cache["x"].reshape(b * t, -1).T @ d_qkv2
+    width = d_w_qkv.shape[1] // 3
+    grads["w_q"], grads["w_k"], grads["w_v"] = d_w_qkv[:, :width], d_w_qkv[:, width : 2 * width], d_w_qkv[:, 2 * width :]
+    if cache["has_bias"]:
+        d_b_qkv = xp.sum(d_qkv2, axis=0)
+        grads["b_q"], grads["b_k"], grads["b_v"] = d_b_qkv[:width], d_b_qkv[width : 2 * width], d_b_qkv[2 * width :]
+    dx = d_qkv @ cache["w_qkv"].T
+    return dx, grads

@@ -1,0 +1,163 @@
+"""AdamW with decoupled weight decay, the learning-rate schedule, gradient clipping.
+
+The optimiser state is plain arrays keyed by parameter name, so it saves to
+safetensors next to the weights and resumes bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from reference.backend import namespace
+
+
+def lr_at(step: int, base_lr: float, warmup: int, total: int, min_ratio: float) -> float:
+    """Learning rate for (0-based) ``step``: linear warmup, then cosine to ``base_lr·min_ratio``.
+
+    warmup:  lr = base · (step + 1) / warmup                  for step < warmup
+    cosine:  lr = min + ½ (base − min)(1 + cos(π · progress))  progress = (step − warmup) / (total − warmup)
+    """
+    if step < warmup:
+        return base_lr * (step + 1) / warmup
+    min_lr = base_lr * min_ratio
+    span = max(total - warmup, 1)
+    progress = min((step - warmup) / span, 1.0)
+    return min_lr + 0.5 * (base_lr - min_lr) * (1.0 + math.cos(math.pi * progress))
+
+
+def global_norm(grads: Mapping[str, Any]) -> float:
+    """√(Σ over every gradient entry of g²), accumulated in float64."""
+    total = 0.0
+    for g in grads.values():
+        xp = namespace(g)
+        total += float(xp.sum(xp.square(g.astype(xp.float64))))
+    return math.sqrt(total)
+
+
+def clip_by_global_norm(grads: dict[str, Any], max_norm: float) -> float:
+    """Scale all gradients in place so their global norm is at most ``max_norm``; returns the norm before.
+
+    ``max_norm`` 0 disables clipping. A non-finite norm is returned unchanged
+    (the trainer's NaN guard acts on it).
+    """
+    norm = global_norm(grads)
+    if max_norm > 0 and math.isfinite(norm) and norm > max_norm:
+        scale = max_norm / (norm + 1e-6)
+        for g in grads.values():
+            g *= g.dtype.type(scale)
+    return norm
+
+
+def decays_by_default(name: str, value: Any) -> bool:
+    """[reconstructed] Weight decay applies to matrices (ndim ≥ 2: projections and embeddings), not to biases or gains."""
+    return value.ndim >= 2
+
+
+@dataclass
+class ParamGroup:
+    """Parameters that share weight decay and a learning-rate multiplier."""
+
+    names: list[str]
+    weight_decay: float
+    lr_scale: float = 1.0
+
+
+@dataclass
+class AdamW:
+    """AdamW (Loshchilov & Hutter) with decoupled weight decay.
+
+    For each parameter θ with gradient g at step t (1-based)::
+
+        m ← β1 m + (1 − β1) g          v ← β2 v + (1 − β2) g²
+        m̂ = m / (1 − β1ᵗ)              v̂ = v / (1 − β2ᵗ)
+        θ ← θ − lr·s · (m̂ / (√v̂ + ε) + wd · θ)
+
+    where s is the group's ``lr_scale``. Groups can be added during a run
+    (:meth:`add_group`); their moments start at zero and their own step
+    counters start at their first update, so bias correction is right for them.
+    """
+
+    beta1: float = 0.9
+    beta2: float = 0.99
+    eps: float = 1e-8
+    groups: list[ParamGroup] = field(default_factory=list)
+    m: dict[str, Any] = field(default_factory=dict)
+    v: dict[str, Any] = field(default_factory=dict)
+    steps: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def for_params(cls, params: Mapping[str, Any], weight_decay: float, **kwargs: Any) -> AdamW:
+        """One group of decayed matrices and one of undecayed vectors."""
+        opt = cls(**kwargs)
+        decayed = [n for n, p in params.items() if decays_by_default(n, p)]
+        plain = [n for n, p in params.items() if not decays_by_default(n, p)]
+        opt.add_group(decayed, params, weight_decay)
+        opt.add_group(plain, params, 0.0)
+        return opt
+
+    def add_group(self, names: Iterable[str], params: Mapping[str, Any], weight_decay: float, lr_scale: float = 1.0) -> None:
+        """Start optimising ``names`` (which must not be in another group) with fresh moments."""
+        names = list(names)
+        taken = {n for g in self.groups for n in g.names}
+        clash = sorted(taken.intersection(names))
+        if clash:
+            raise ValueError(f"parameter {clash[0]!r} is already in an optimiser group")
+        for name in names:
+            xp = namespace(params[name])
+            self.m[name] = xp.zeros_like(params[name])
+            self.v[name] = xp.zeros_like(params[name])
+            self.steps[name] = 0
+        self.groups.append(ParamGroup(names, weight_decay, lr_scale))
+
+    def step(self, params: dict[str, Any], grads: Mapping[str, Any], lr: float) -> None:
+        """Update ``params`` in place from ``grads``."""
+        for group in self.groups:
+            group_lr = lr * group.lr_scale
+            for name in group.names:
+                self._update(name, params[name], grads[name], group_lr, group.weight_decay)
+
+    def _update(self, name: str, theta: Any, g: Any, lr: float, weight_decay: float) -> None:
+        xp = namespace(theta)
+        t = self.steps[name] + 1
+        self.steps[name] = t
+        m, v = self.m[name], self.v[name]
+        m *= self.beta1
+        m += (1.0 - self.beta1) * g
+        v *= self.beta2
+        v += (1.0 - self.beta2) * (g * g)
+        m_hat_scale = 1.0 / (1.0 - self.beta1**t)
+        v_hat_scale = 1.0 / (1.0 - self.beta2**t)
+        update = (m * m_hat_scale) / (xp.sqrt(v * v_hat_scale) + self.eps)
+        if weight_decay:
+            update += weight_decay * theta
+        theta -= theta.dtype.type(lr) * update
+
+    # ------------------------------------------------------------------ state
+
+    def state_arrays(self) -> dict[str, Any]:
+        """Moments as a flat dict for safetensors: ``m.<name>``, ``v.<name>``."""
+        out = {f"m.{k}": a for k, a in self.m.items()}
+        out.update({f"v.{k}": a for k, a in self.v.items()})
+        return out
+
+    def state_meta(self) -> dict:
+        """Everything else as JSON: hyperparameters, groups, per-parameter steps."""
+        return {
+            "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps,
+            "groups": [{"names": g.names, "weight_decay": g.weight_decay, "lr_scale": g.lr_scale} for g in self.groups],
+            "steps": dict(self.steps),
+        }
+
+    @classmethod
+    def from_state(cls, meta: Mapping[str, Any], arrays: Mapping[str, Any]) -> AdamW:
+        """Rebuild from :meth:`state_meta` and :meth:`state_arrays` output."""
+        opt = cls(beta1=meta["beta1"], beta2=meta["beta2"], eps=meta["eps"])
+        opt.groups = [ParamGroup(list(g["names"]), g["weight_decay"], g["lr_scale"]) for g in meta["groups"]]
+        opt.steps = {k: int(v) for k, v in meta["steps"].items()}
+        for name in opt.steps:
+            opt.m[name] = arrays[f"m.{name}"]
+            opt.v[name] = arrays[f"v.{name}"]
+        return opt

@@ -18,9 +18,9 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -37,6 +37,21 @@ class TrainingDiverged(RuntimeError):
 
 
 # --------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One batch of next-token pairs.
+
+    inputs (B, T−1) int, targets (B, T−1) int with IGNORE (−1) at padding.
+    ``docs`` is the toy world's ground truth for these rows (a ``ToyBatch``
+    whose (B, T) fields are aligned with ``inputs`` on their first T − 1
+    positions), or None for text data.
+    """
+
+    inputs: np.ndarray
+    targets: np.ndarray
+    docs: Any = None
 
 
 def shift_targets(tokens: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -58,16 +73,19 @@ class ToyWorldData:
         self.seed = run.train.seed
         self.vocab_size = len(self.world.vocab)
 
-    def train_batch(self, step: int, batch_size: int, generator: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    def train_batch(self, step: int, batch_size: int, generator: np.random.Generator) -> Batch:
         """Batch ``step`` (0-based): training documents step·B … step·B + B − 1."""
         docs = self.world.documents(batch_size, self.seed, split="train", start=step * batch_size)
-        return shift_targets(docs.tokens, docs.valid)
+        return Batch(*shift_targets(docs.tokens, docs.valid), docs)
 
-    def val_batches(self, n_batches: int, batch_size: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    def val_batches(self, n_batches: int, batch_size: int) -> list[Batch]:
         """Held-out documents 0 … n·B − 1 of (heldout, seed), never seen in training."""
-        docs = self.world.documents(n_batches * batch_size, self.seed, split="heldout")
-        inputs, targets = shift_targets(docs.tokens, docs.valid)
-        return [(inputs[i : i + batch_size], targets[i : i + batch_size]) for i in range(0, len(inputs), batch_size)]
+        return [
+            Batch(*shift_targets(docs.tokens, docs.valid), docs)
+            for docs in (
+                self.world.documents(batch_size, self.seed, split="heldout", start=k * batch_size) for k in range(n_batches)
+            )
+        ]
 
 
 class TextData:
@@ -99,20 +117,18 @@ class TextData:
                     f"data.path: the {name} part of {str(path)!r} has {len(part)} bytes, fewer than context + 1 = {self.window}"
                 )
 
-    def _windows(self, ids: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _windows(self, ids: np.ndarray, starts: np.ndarray) -> Batch:
         rows = ids[starts[:, None] + np.arange(self.window)[None, :]]
-        return rows[:, :-1], rows[:, 1:]
+        return Batch(rows[:, :-1], rows[:, 1:])
 
-    def train_batch(self, step: int, batch_size: int, generator: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    def train_batch(self, step: int, batch_size: int, generator: np.random.Generator) -> Batch:
         starts = generator.integers(0, len(self.train_ids) - self.window + 1, size=batch_size)
         return self._windows(self.train_ids, starts)
 
-    def val_batches(self, n_batches: int, batch_size: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    def val_batches(self, n_batches: int, batch_size: int) -> list[Batch]:
         """Evenly spaced windows of the held-out part."""
-        n = n_batches * batch_size
-        starts = np.linspace(0, len(self.val_ids) - self.window, n).astype(np.int64)
-        inputs, targets = self._windows(self.val_ids, starts)
-        return [(inputs[i : i + batch_size], targets[i : i + batch_size]) for i in range(0, n, batch_size)]
+        starts = np.linspace(0, len(self.val_ids) - self.window, n_batches * batch_size).astype(np.int64)
+        return [self._windows(self.val_ids, starts[i : i + batch_size]) for i in range(0, len(starts), batch_size)]
 
 
 def make_data(run: RunConfig):
@@ -135,23 +151,31 @@ def prepare_run(run: RunConfig) -> RunConfig:
 # --------------------------------------------------------------------------- evaluation
 
 
-def unigram_loss(batches: list[tuple[np.ndarray, np.ndarray]]) -> float:
+def unigram_loss(batches: list[Batch]) -> float:
     """Cross-entropy (nats) of the targets under their own empirical unigram distribution.
 
     It is the best any context-free predictor can do on exactly these
     targets, the baseline the demo's loss is compared with.
     """
-    targets = np.concatenate([t[t != IGNORE] for _, t in batches])
+    targets = np.concatenate([b.targets[b.targets != IGNORE] for b in batches])
     counts = np.bincount(targets).astype(np.float64)
     probs = counts[counts > 0] / counts.sum()
     return float(-(probs * np.log(probs)).sum())
 
 
-def evaluate(params: dict, run: RunConfig, batches: list[tuple[np.ndarray, np.ndarray]], **forward_kwargs: Any) -> dict:
-    """Mean loss (nats per counted token), perplexity and next-token accuracy on ``batches``."""
+def evaluate(
+    params: dict, run: RunConfig, batches: list[Batch], forward_kwargs: Callable[[Batch], dict] | None = None
+) -> dict:
+    """Mean loss (nats per counted token), perplexity and next-token accuracy on ``batches``.
+
+    ``forward_kwargs(batch)`` may supply per-batch forward arguments (an
+    attention bias, say), as a plug-in does in training.
+    """
     total_loss, total_correct, total_count = 0.0, 0, 0
-    for inputs, targets in batches:
-        logits, _ = forward(params, run.model, inputs, **forward_kwargs)
+    for batch in batches:
+        inputs, targets = batch.inputs, batch.targets
+        kwargs = forward_kwargs(batch) if forward_kwargs else {}
+        logits, _ = forward(params, run.model, inputs, **kwargs)
         loss, cache = cross_entropy_forward(logits, targets)
         count = int(cache["counted"].sum())
         total_loss += float(loss) * count
@@ -163,6 +187,36 @@ def evaluate(params: dict, run: RunConfig, batches: list[tuple[np.ndarray, np.nd
 
 
 # --------------------------------------------------------------------------- trainer
+
+
+@dataclass
+class StepTerms:
+    """What a plug-in adds to one training step.
+
+    forward_kwargs: extra arguments of :func:`reference.model.forward`
+        (``attn_bias``, ``temperature`` ...).
+    extra_loss: ``activations -> (value, {hook name: gradient})``, a penalty
+        on recorded activations whose gradients enter the backward pass.
+    record: metric values to add to this step's metrics line.
+    """
+
+    forward_kwargs: dict = field(default_factory=dict)
+    extra_loss: Callable | None = None
+    record: dict = field(default_factory=dict)
+
+
+class TrainingPlugin(Protocol):
+    """A mechanism that shapes training without forking the loop (LOC's dial, say).
+
+    ``step_terms`` is called once per step with the batch and the trainer's
+    checkpointed generator (draw from it, never from global state, so runs
+    stay deterministic and resumable). ``eval_kwargs`` gives the forward
+    arguments used for validation batches.
+    """
+
+    def step_terms(self, step: int, batch: Batch, generator: np.random.Generator) -> StepTerms: ...
+
+    def eval_kwargs(self, batch: Batch) -> dict: ...
 
 
 @dataclass
@@ -182,17 +236,17 @@ class Trainer:
     ``step`` counts completed updates. No wall-clock times are written, so
     equal seeds give byte-identical files.
 
-    ``extra_loss`` (optional) is passed to :func:`reference.model.loss_and_grads`
-    so a mechanism can add a penalty on recorded activations.
+    ``plugin`` (optional, a :class:`TrainingPlugin`) lets a mechanism add
+    forward arguments and a penalty to every step.
     """
 
-    def __init__(self, run: RunConfig, run_dir: str | Path, *, progress: bool = True, extra_loss: Callable | None = None):
+    def __init__(self, run: RunConfig, run_dir: str | Path, *, progress: bool = True, plugin: TrainingPlugin | None = None):
         """A fresh run: derived fields filled in, parameters initialised from ``train.seed``."""
         self.run = prepare_run(run)
         t = self.run.train
         self.run_dir = Path(run_dir)
         self.progress = progress
-        self.extra_loss = extra_loss
+        self.plugin = plugin
         self.params = init_params(self.run.model, seed=t.seed)
         self.optimizer = AdamW.for_params(self.params, t.weight_decay, beta1=t.beta1, beta2=t.beta2, eps=t.adam_eps)
         self.step = 0
@@ -202,12 +256,12 @@ class Trainer:
         self._setup_data()
 
     @classmethod
-    def resume(cls, run_dir: str | Path, *, progress: bool = True, extra_loss: Callable | None = None) -> Trainer:
+    def resume(cls, run_dir: str | Path, *, progress: bool = True, plugin: TrainingPlugin | None = None) -> Trainer:
         """Continue the run in ``run_dir`` from its checkpoint, with the config saved there."""
         self = cls.__new__(cls)
         self.run_dir = Path(run_dir)
         self.progress = progress
-        self.extra_loss = extra_loss
+        self.plugin = plugin
         self.params, self.run, opt_arrays, state = load_checkpoint(self.run_dir)
         self.optimizer = AdamW.from_state(state["optimizer"], opt_arrays)
         self.step = int(state["step"])
@@ -241,7 +295,7 @@ class Trainer:
         save_weights(self.run_dir, self.params, self.run)
 
     def evaluate(self) -> dict:
-        result = evaluate(self.params, self.run, self.val)
+        result = evaluate(self.params, self.run, self.val, self.plugin.eval_kwargs if self.plugin else None)
         result["unigram_loss"] = self.unigram
         return result
 
@@ -250,8 +304,11 @@ class Trainer:
     def train_step(self) -> dict:
         """One update; raises TrainingDiverged (parameters untouched) on a non-finite loss or gradient."""
         t = self.run.train
-        inputs, targets = self.data.train_batch(self.step, t.batch_size, self.generator)
-        loss, grads, _ = loss_and_grads(self.params, self.run.model, inputs, targets, extra_loss=self.extra_loss)
+        batch = self.data.train_batch(self.step, t.batch_size, self.generator)
+        terms = self.plugin.step_terms(self.step, batch, self.generator) if self.plugin else StepTerms()
+        loss, grads, _ = loss_and_grads(
+            self.params, self.run.model, batch.inputs, batch.targets, extra_loss=terms.extra_loss, **terms.forward_kwargs
+        )
         norm = clip_by_global_norm(grads, t.grad_clip)
         if not (math.isfinite(loss) and math.isfinite(norm)):
             what = "loss" if not math.isfinite(loss) else "gradient norm"
@@ -262,7 +319,7 @@ class Trainer:
         lr = lr_at(self.step, t.lr, t.warmup, t.steps, t.min_lr_ratio)
         self.optimizer.step(self.params, grads, lr)
         self.step += 1
-        return {"step": self.step, "loss": loss, "lr": lr, "grad_norm": norm}
+        return {"step": self.step, "loss": loss, "lr": lr, "grad_norm": norm, **terms.record}
 
     def train(self, until: int | None = None) -> TrainResult:
         """Train up to step ``until`` (default: ``train.steps``), checkpointing on the way and at the end."""

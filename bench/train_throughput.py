@@ -75,7 +75,9 @@ def torch_model(config: ModelConfig, params: dict):
         b, t = tokens.shape
         x = weights["embed.tok"][tokens] + weights["embed.pos"][:t]
         for i in range(config.n_layers):
-            p = lambda name: weights[f"blocks.{i}.{name}"]  # noqa: E731
+            def p(name: str, i: int = i) -> torch.Tensor:
+                return weights[f"blocks.{i}.{name}"]
+
             h = F.layer_norm(x, (config.d_model,), p("ln1.g"), p("ln1.b"), config.ln_eps)
             q = (h @ p("attn.w_q") + p("attn.b_q")).view(b, t, heads, head_dim).transpose(1, 2)
             k = (h @ p("attn.w_k") + p("attn.b_k")).view(b, t, heads, head_dim).transpose(1, 2)
@@ -143,7 +145,8 @@ def main() -> None:
     threads = int(os.environ.get("OMP_NUM_THREADS", os.cpu_count() or 1))
     torch.set_num_threads(threads)
     peak = numpy_matmul_peak()
-    print(f"machine: {platform.processor() or platform.machine()}, {threads} cores; numpy {np.__version__}, torch {torch.__version__}")
+    machine = platform.processor() or platform.machine()
+    print(f"machine: {machine}, {threads} threads; numpy {np.__version__}, torch {torch.__version__}")
     print(f"NumPy float32 matmul peak (2048², best of 5): {peak:.1f} GFLOP/s\n")
     header = f"{'preset':<6} {'L':>2} {'D':>4} {'H':>2} {'T':>4} {'B':>3} {'V':>4} | {'torch tok/s':>11} {'ours tok/s':>10} "
     header += f"{'ratio':>6} | {'ours GFLOP/s':>12} {'% peak':>6} | {'loss torch':>10} {'loss ours':>10}"
@@ -165,7 +168,8 @@ def main() -> None:
         tps_t, tps_o = tokens / seconds_t, tokens / seconds_o
         gflops = train_flops_per_token(config, length) * tps_o / 1e9
         print(
-            f"{name:<6} {config.n_layers:>2} {config.d_model:>4} {config.n_heads:>2} {length:>4} {batch:>3} {config.vocab_size:>4} | "
+            f"{name:<6} {config.n_layers:>2} {config.d_model:>4} {config.n_heads:>2} {length:>4} {batch:>3} "
+            f"{config.vocab_size:>4} | "
             f"{tps_t:>11.0f} {tps_o:>10.0f} {tps_o / tps_t:>6.2f} | {gflops:>12.1f} {100 * gflops / peak:>5.1f}% | "
             f"{loss_t:>10.5f} {loss_o:>10.5f}"
         )

@@ -142,7 +142,7 @@ def check_tokens(config: ModelConfig, tokens: Any) -> None:
 
 
 def _layer_bias(attn_bias: Any, layer: int) -> Any:
-    """The additive attention bias of one layer: a single array serves every layer."""
+    """The additive attention bias (or temperature) of one layer: a single value serves every layer."""
     if attn_bias is None or not isinstance(attn_bias, (list, tuple)):
         return attn_bias
     return attn_bias[layer]
@@ -162,7 +162,8 @@ def forward(
 
     attn_bias: None, an array broadcastable to (B, H, T, T) added to every
     layer's scores, or a sequence with one such entry (or None) per layer.
-    temperature: divides every layer's biased scores before the softmax.
+    temperature: divides every layer's biased scores before the softmax; a
+    sequence gives one temperature per layer.
     token_types: (B, T) int, only for models with ``n_token_types`` > 0.
     """
     check_tokens(config, tokens)
@@ -173,7 +174,7 @@ def forward(
     pos, cache["pos"] = position_forward({"w": params["embed.pos"]}, t)
     x = hook("embed", tok) + hook("pos_embed", pos)
     if config.n_token_types:
-        types = token_types if token_types is not None else np.zeros_like(tokens)
+        types = token_types if token_types is not None else namespace(tokens).zeros_like(tokens)
         typ, cache["type"] = embedding_forward({"w": params["embed.type"]}, types)
         x = x + hook("type_embed", typ)
     if config.embed_norm:
@@ -182,7 +183,7 @@ def forward(
     for i in range(config.n_layers):
         x, block_cache = block_forward(
             _local(params, f"blocks.{i}."), config, x,
-            bias=_layer_bias(attn_bias, i), temperature=temperature, hook=_scoped(hook, f"blocks.{i}."),
+            bias=_layer_bias(attn_bias, i), temperature=_layer_bias(temperature, i), hook=_scoped(hook, f"blocks.{i}."),
         )
         cache["blocks"].append(block_cache)
 

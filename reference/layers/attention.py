@@ -85,7 +85,9 @@ def attention_forward(
     k = hook("k", _split_heads(qkv[..., width : 2 * width], n_heads))
     v = hook("v", _split_heads(qkv[..., 2 * width :], n_heads))
 
-    scores = hook("scores", (q @ k.transpose((0, 1, 3, 2))) * (1.0 / math.sqrt(head_dim)))
+    # scale q (T·d_h entries) rather than the scores (T·T entries): same product, fewer flops
+    q_scaled = q * (1.0 / math.sqrt(head_dim))
+    scores = hook("scores", q_scaled @ k.transpose((0, 1, 3, 2)))
     logits = scores if bias is None else scores + bias
     if temperature != 1.0:
         logits = logits / temperature
@@ -98,7 +100,7 @@ def attention_forward(
     if params.get("b_o") is not None:
         out = out + params["b_o"]
     cache = {
-        "x": x, "w_qkv": w_qkv, "w_o": params["w_o"], "q": q, "k": k, "v": v,
+        "x": x, "w_qkv": w_qkv, "w_o": params["w_o"], "q_scaled": q_scaled, "k": k, "v": v,
         "pattern": pattern, "merged": merged, "n_heads": n_heads, "temperature": temperature,
         "has_bias": params.get("b_q") is not None,
     }
@@ -111,13 +113,16 @@ def attention_backward(cache: dict, d_out: Any, extra: dict | None = None) -> tu
     ``extra`` may add upstream gradients at the hook points "z", "pattern",
     "scores", "q", "k", "v". Masked entries of the pattern are 0, so the
     softmax backward gives them zero gradient without a second mask.
+    Backward code never runs under autograd, so it updates its own fresh
+    arrays in place where that saves a pass over a (B, H, T, T) array.
     """
     extra = extra or {}
     xp = namespace(d_out)
-    q, k, v, pattern = cache["q"], cache["k"], cache["v"], cache["pattern"]
+    q_scaled, k, v, pattern = cache["q_scaled"], cache["k"], cache["v"], cache["pattern"]
     n_heads = cache["n_heads"]
-    head_dim = q.shape[-1]
     b, t, d_model = d_out.shape
+    head_dim = q_scaled.shape[-1]
+    width = n_heads * head_dim
 
     d_out2 = d_out.reshape(-1, d_model)
     grads = {"w_o": cache["merged"].reshape(b * t, -1).T @ d_out2}
@@ -129,27 +134,32 @@ def attention_backward(cache: dict, d_out: Any, extra: dict | None = None) -> tu
 
     d_pattern = dz @ v.transpose((0, 1, 3, 2))
     if "pattern" in extra:
-        d_pattern = d_pattern + extra["pattern"]
+        d_pattern += extra["pattern"]
     dv = pattern.transpose((0, 1, 3, 2)) @ dz
-    d_scores = softmax_backward(pattern, d_pattern)
+    # softmax backward in place: d_scores = p ⊙ (dp − Σ_j p dp)
+    d_scores = d_pattern
+    d_scores -= xp.sum(d_pattern * pattern, axis=-1, keepdims=True)
+    d_scores *= pattern
     if cache["temperature"] != 1.0:
-        d_scores = d_scores / cache["temperature"]
+        d_scores /= cache["temperature"]
     if "scores" in extra:
-        d_scores = d_scores + extra["scores"]
-    d_scores = d_scores * (1.0 / math.sqrt(head_dim))
-    dq = d_scores @ k
-    dk = d_scores.transpose((0, 1, 3, 2)) @ q
+        d_scores += extra["scores"]
+    # scores = q_scaled kᵀ with q_scaled = q / √d_h
+    dq = (d_scores @ k) * (1.0 / math.sqrt(head_dim))
+    dk = d_scores.transpose((0, 1, 3, 2)) @ q_scaled
     dq = dq + extra["q"] if "q" in extra else dq
     dk = dk + extra["k"] if "k" in extra else dk
     dv = dv + extra["v"] if "v" in extra else dv
 
-    d_qkv = xp.concatenate([_merge_heads(dq), _merge_heads(dk), _merge_heads(dv)], axis=-1)
-    d_qkv2 = d_qkv.reshape(b * t, -1)
+    # gather dq, dk, dv straight into one (B, T, 3, H, d_h) buffer: one copy each
+    d_qkv = xp.empty((b, t, 3, n_heads, head_dim), dtype=d_out.dtype)
+    for slot, grad in enumerate((dq, dk, dv)):
+        d_qkv[:, :, slot] = grad.transpose((0, 2, 1, 3))
+    d_qkv2 = d_qkv.reshape(b * t, 3 * width)
     d_w_qkv = cache["x"].reshape(b * t, -1).T @ d_qkv2
-    width = d_w_qkv.shape[1] // 3
-    grads["w_q"], grads["w_k"], grads["w_v"] = d_w_qkv[:, :width], d_w_qkv[:, width : 2 * width], d_w_qkv[:, 2 * width :]
+    grads["w_q"], grads["w_k"], grads["w_v"] = (d_w_qkv[:, i * width : (i + 1) * width] for i in range(3))
     if cache["has_bias"]:
         d_b_qkv = xp.sum(d_qkv2, axis=0)
-        grads["b_q"], grads["b_k"], grads["b_v"] = d_b_qkv[:width], d_b_qkv[width : 2 * width], d_b_qkv[2 * width :]
-    dx = d_qkv @ cache["w_qkv"].T
+        grads["b_q"], grads["b_k"], grads["b_v"] = (d_b_qkv[i * width : (i + 1) * width] for i in range(3))
+    dx = (d_qkv2 @ cache["w_qkv"].T).reshape(b, t, -1)
     return dx, grads

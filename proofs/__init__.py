@@ -1,6 +1,6 @@
 """clearform's theorems, stated in SymPy and checked with Hypothesis.
 
-One module per mechanism (``core``, later ``locality``, ``neurons`` ...); each
+One module per mechanism (``core``, ``localist``, later ``neurons`` ...); each
 registers its :class:`~proofs.registry.Theorem` records when imported, and
 importing this package imports them all::
 
@@ -8,7 +8,10 @@ importing this package imports them all::
     results = proofs.run_all(examples=100, mechanism="CORE")
 """
 
-from proofs import core  # noqa: F401  (registers the CORE theorems)
+from proofs import (
+    core,  # noqa: F401  (registers the CORE theorems)
+    localist,  # noqa: F401  (registers the LOC theorems)
+)
 from proofs.registry import (
     NumericCheck,
     Theorem,

@@ -23,17 +23,24 @@ EXIT_FAILED, EXIT_BAD_INPUT, EXIT_DIVERGED = 1, 2, 3
 # about a minute on two cores (the numbers in README come from this preset).
 DEMO_OVERRIDES = {
     "model": {"d_model": 64, "n_layers": 2, "n_heads": 4, "context": 64},
-    "train": {"steps": 600, "batch_size": 16, "lr": 3e-3, "warmup": 30, "eval_every": 100, "eval_batches": 8},
+    "train": {"steps": 600, "batch_size": 32, "lr": 3e-3, "warmup": 30, "eval_every": 100, "eval_batches": 8},
 }
 
 
 # --------------------------------------------------------------------------- helpers
 
 
-def load_config_file(path: str | None) -> RunConfig:
-    """Defaults, overridden by the JSON file at ``path`` if given."""
+def load_config_file(path: str | None, preset: str | None = None) -> RunConfig:
+    """Defaults, then the toy-world ``preset`` (if named), then the JSON file at ``path`` (if given)."""
+    base = RunConfig()
+    if preset is not None:
+        from reference.data.toyworld import PRESETS
+
+        if preset not in PRESETS:
+            raise ConfigError(f"--preset: {preset!r} is not one of {', '.join(PRESETS)}")
+        base = base.overridden(PRESETS[preset])
     if path is None:
-        return RunConfig()
+        return base
     try:
         text = Path(path).read_text()
     except OSError as exc:
@@ -42,7 +49,9 @@ def load_config_file(path: str | None) -> RunConfig:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"--config: {path!r} is not valid JSON (line {exc.lineno}: {exc.msg})") from None
-    return RunConfig.from_dict(data)
+    if not isinstance(data, dict):
+        raise ConfigError(f"--config: {path!r} must hold a JSON object of sections")
+    return base.overridden(data)
 
 
 def tokenizer_for(run: RunConfig):
@@ -79,7 +88,9 @@ def _train(run: RunConfig, out: str, *, resume: bool, until: int | None, quiet: 
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    run = load_config_file(args.config) if not args.resume else RunConfig()
+    run = RunConfig() if args.resume else load_config_file(args.config, args.preset)
+    if not args.resume and not args.force and (Path(args.out) / "metrics.jsonl").exists():
+        raise ConfigError(f"--out: {args.out!r} already holds a run (use --resume to continue it, or --force to start over)")
     _train(run, args.out, resume=args.resume, until=args.until, quiet=args.quiet)
     return 0
 
@@ -87,6 +98,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from reference.train import evaluate, make_data, unigram_loss
 
+    if args.batches < 1:
+        raise ConfigError(f"--batches: {args.batches} is not a positive int")
     params, run = load_weights(args.run)
     batches = make_data(run).val_batches(args.batches, run.train.batch_size)
     result = evaluate(params, run, batches)
@@ -101,6 +114,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_generate(args: argparse.Namespace) -> int:
     from reference.model import generate
 
+    if args.tokens < 0:
+        raise ConfigError(f"--tokens: {args.tokens} is negative")
     params, run = load_weights(args.run)
     tokenizer = tokenizer_for(run)
     if run.data.source == "toyworld":
@@ -131,15 +146,27 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"clearform demo: training a {run.model.n_layers}-block, width-{run.model.d_model} model "
           f"on the toy world for {run.train.steps} steps -> {out}")
     result = _train(run, out, resume=False, until=None, quiet=args.quiet)
-    report = write_report(out, title="clearform demo")
+    from reference.mechanisms.locality import demo_section
+
+    locality = demo_section(out, progress=not args.quiet, steps=min(150, run.train.steps))
+    report = write_report(out, title="clearform demo", sections=[locality])
     print(f"report: {report}")
     return 0 if result["val_loss"] < result["unigram_loss"] else EXIT_FAILED
 
 
 def cmd_proofs(args: argparse.Namespace) -> int:
-    from proofs.registry import run_all
+    from tqdm import tqdm
 
-    results = run_all(examples=args.examples, mechanism=args.mechanism)
+    from proofs.registry import MECHANISMS, all_theorems, run_theorem
+
+    if args.mechanism is not None and args.mechanism not in MECHANISMS:
+        raise ConfigError(f"--mechanism: {args.mechanism!r} is not one of {', '.join(MECHANISMS)}")
+    if args.examples < 1:
+        raise ConfigError(f"--examples: {args.examples} is not a positive int")
+    theorems = [t for t in all_theorems() if args.mechanism in (None, t.mechanism)]
+    # the bar goes to stderr and only to a terminal, so --json output stays clean
+    bar = tqdm(theorems, desc="proofs", unit="theorem", disable=not sys.stderr.isatty(), leave=False)
+    results = [run_theorem(t, args.examples) for t in bar]
     rows = [r.as_dict() for r in results]
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -159,6 +186,43 @@ def cmd_proofs(args: argparse.Namespace) -> int:
     return 0 if ok else EXIT_FAILED
 
 
+def cmd_crosscheck(args: argparse.Namespace) -> int:
+    """Compare a Hugging Face checkpoint layer by layer in clearform and in transformers."""
+    from reference.checkpoint import import_hf
+    from reference.crosscheck import MissingDependency, crosscheck, format_hook_table
+
+    for name in ("atol", "rtol"):
+        value = getattr(args, name)
+        if value is not None and not value >= 0:
+            raise ConfigError(f"--{name}: {value} is not a non-negative number")
+    if args.table:
+        _, config, info = import_hf(args.hf, args.dtype)
+        print(format_hook_table(info["family"], config.n_layers))
+        return 0
+    try:
+        report = crosscheck(args.hf, args.text, dtype=args.dtype, atol=args.atol, rtol=args.rtol, seed=args.seed)
+    except MissingDependency as exc:
+        # The checkpoint imported fine (crosscheck imports it before it needs torch).
+        print(f"clearform: {args.hf} imports into clearform, but {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.format())
+    return 0 if report.passed else EXIT_FAILED
+
+
+def cmd_locality_sweep(args: argparse.Namespace) -> int:
+    """The λ sweep of the locality dial (specs/00-localist.md §6); exit 1 if a row breaks a bound (E4)."""
+    from reference.config import LOC_GRID
+    from reference.mechanisms.locality import SweepSettings, run_sweep
+
+    settings = SweepSettings(
+        mode=args.mode, lambdas=tuple(args.lambdas) if args.lambdas else LOC_GRID,
+        seeds=tuple(args.seeds) if args.seeds else (0, 1, 2), steps=args.steps, preset=args.preset, text=args.text,
+        schedule=args.schedule, schedule_power=args.schedule_power, eval_docs=args.eval_docs, probe=not args.no_probe,
+    )
+    result = run_sweep(settings, args.out, progress=not args.quiet)
+    return EXIT_FAILED if any(c["id"] == "E4" and c["passed"] is False for c in result.checks) else 0
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -172,7 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model from a JSON config of overrides", description="Train a model.")
     p.add_argument("--config", metavar="FILE.json", help="JSON object {section: {key: value}} of overrides; none = defaults")
     p.add_argument("--out", required=True, metavar="DIR", help="run folder (weights, checkpoint, metrics.jsonl)")
+    p.add_argument("--preset", metavar="NAME", help="start from a toy-world preset (loc_sweep, neu, vds, msma_toy, ...)")
     p.add_argument("--resume", action="store_true", help="continue the run in DIR from its checkpoint")
+    p.add_argument("--force", action="store_true", help="start over in a DIR that already holds a run")
     p.add_argument("--until", type=int, metavar="STEP", help="stop after this step (checkpointed; resume later)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
@@ -204,6 +270,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--examples", type=int, default=100, help="Hypothesis examples per numeric check (default 100)")
     p.add_argument("--mechanism", default=None, help="only this mechanism (CORE, LOC, ...)")
     p.set_defaults(func=cmd_proofs)
+
+    p = sub.add_parser("locality", help="the locality dial (LOC): λ sweeps", description="The locality dial (LOC).")
+    locality = p.add_subparsers(dest="locality_command", required=True, metavar="SUBCOMMAND")
+    p = locality.add_parser(
+        "sweep",
+        help="train on the toy world and evaluate at every λ: entropy, pointer fidelity, perplexity, accuracy",
+        description="Train dial-dropout models (one per seed) and re-dial them at every λ (or retrain one per λ), "
+        "then write DIR/sweep.json, sweep.png, sweep.md, sweep.html and config.json, and print the table.",
+    )
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--mode", choices=("redial", "retrain", "both"), default="redial",
+                   help="redial: one model per seed, re-dialled at inference (default); retrain: one model per (λ, seed)")
+    p.add_argument("--lambdas", nargs="+", type=float, metavar="λ", help="dial values in [0, 1] (default 0 0.2 … 1)")
+    p.add_argument("--seeds", nargs="+", type=int, metavar="SEED", help="seeds (default 0 1 2)")
+    p.add_argument("--steps", type=int, default=None, help="training steps per model (default 800; loc_tiny 150)")
+    p.add_argument("--text", default=None, metavar="FILE", help="a UTF-8 text file instead of the toy world (bytes)")
+    p.add_argument("--preset", choices=("loc_sweep", "loc_tiny", "loc_deep"), default="loc_sweep", help="toy-world preset")
+    p.add_argument("--schedule", choices=("uniform", "progressive"), default="uniform", help="per-layer dial (PROG)")
+    p.add_argument("--schedule-power", type=float, default=1.0, help="p of the progressive schedule (1, 3, 5)")
+    p.add_argument("--eval-docs", type=int, default=256, help="held-out documents per evaluation (default 256)")
+    p.add_argument("--no-probe", action="store_true", help="skip the hot-reload probe")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_locality_sweep)
+
+    p = sub.add_parser(
+        "crosscheck",
+        help="compare a Hugging Face GPT-2 / BERT checkpoint layer by layer with transformers",
+        description="Load a local Hugging Face checkpoint (config.json + model.safetensors) in clearform and in "
+        "transformers, and print per-layer max absolute and relative differences. Exit 1 past the tolerance. "
+        "Needs torch and transformers: pip install 'clearform[test]'.",
+    )
+    p.add_argument("--hf", required=True, metavar="DIR", help="Hugging Face model directory (GPT-2 or BERT family)")
+    p.add_argument("--text", nargs="+", action="extend", metavar="TEXT",
+                   help="input sentences (need DIR/tokenizer.json); default: sample sentences, or drawn ids")
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="both sides run in this dtype")
+    p.add_argument("--atol", type=float, default=None, help="absolute tolerance (default 1e-4 float32, 1e-9 float64)")
+    p.add_argument("--rtol", type=float, default=None, help="tolerance relative to max|hf| (default 1e-5, 1e-12)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the drawn ids when there is no tokenizer")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--table", action="store_true", help="only print the hook <-> Hugging Face table (no torch needed)")
+    p.set_defaults(func=cmd_crosscheck)
     return parser
 
 

@@ -74,14 +74,15 @@ class HFTokenizer:
     """A Hugging Face ``tokenizer.json`` behind the same interface (wraps ``tokenizers.Tokenizer``)."""
 
     def __init__(self, tokenizer: Any) -> None:
-        self._tokenizer = tokenizer
+        self.raw = tokenizer  # the tokenizers.Tokenizer, for batch encoding with special tokens
         self.vocab_size = int(tokenizer.get_vocab_size(with_added_tokens=True))
 
     def encode(self, text: str) -> np.ndarray:
-        return np.array(self._tokenizer.encode(text, add_special_tokens=False).ids, dtype=np.int64)
+        """Ids of ``text`` without special tokens ([CLS]/[SEP] are the caller's choice)."""
+        return np.array(self.raw.encode(text, add_special_tokens=False).ids, dtype=np.int64)
 
     def decode(self, ids: Any) -> str:
-        return self._tokenizer.decode(_as_ids(ids, self.vocab_size, "decode"), skip_special_tokens=False)
+        return self.raw.decode(_as_ids(ids, self.vocab_size, "decode"), skip_special_tokens=False)
 
 
 def load_hf_tokenizer(path: str) -> HFTokenizer:

@@ -15,6 +15,7 @@ run continues exactly where a straight run would be.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Callable
@@ -143,9 +144,10 @@ def prepare_run(run: RunConfig) -> RunConfig:
     ``context`` is set to the model's and inputs have length context − 1.
     """
     if run.data.source == "toyworld":
-        run = RunConfig(run.model, run.train, run.data, run.toyworld.replace(context=run.model.context))
+        run = dataclasses.replace(run, toyworld=run.toyworld.replace(context=run.model.context))
     data = make_data(run)
-    return RunConfig(run.model.replace(vocab_size=data.vocab_size), run.train, run.data, run.toyworld)
+    # dataclasses.replace keeps every other section (a mechanism's, say) as it is.
+    return dataclasses.replace(run, model=run.model.replace(vocab_size=data.vocab_size))
 
 
 # --------------------------------------------------------------------------- evaluation

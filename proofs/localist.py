@@ -353,7 +353,9 @@ def _t2_numeric(case: T2Case) -> None:
             change = objective((1 - s) * vertex + s * b, kappa) - objective(vertex, kappa)
             expected = float(_t2_gain_numeric()(s, w, v.sum(), np.linalg.norm(v), kappa))
             assert_close(change, expected, 1e-12 * (1 + np.abs(u).max()), f"T2(b) path identity at s = {s}", rtol=1e-9)
-            if not change < 0:
+            # the strict decrease is observable only when the proved gain exceeds rounding of F (≈ ε·|u|);
+            # below that (κ* ≈ 1e-15, say) the path identity above is the whole check
+            if expected < -1e-9 * (1 + np.abs(u).max()) and not change < 0:
                 raise AssertionError(f"T2(b): just below κ* the vertex is not beaten (ΔF = {change!r} at s = {s})")
 
 

@@ -20,7 +20,7 @@ from reference.config import ConfigError, InputError, RunConfig
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_DIVERGED = 1, 2, 3
 
 # The demo: a two-block, width-64 model on the default toy world. It takes
-# about a minute on two cores (the numbers in README come from this preset).
+# about two minutes on two cores (the numbers in README come from this preset).
 DEMO_OVERRIDES = {
     "model": {"d_model": 64, "n_layers": 2, "n_heads": 4, "context": 64},
     "train": {"steps": 600, "batch_size": 32, "lr": 3e-3, "warmup": 30, "eval_every": 100, "eval_batches": 8},
@@ -73,10 +73,29 @@ def _print_eval(result: dict) -> None:
         print(f"{'below unigram':>15}: {100 * (1 - result['val_loss'] / result['unigram_loss']):.1f} %")
 
 
+def mechanism_plugin(run: RunConfig):
+    """The training plug-in a run's config switches on, or None.
+
+    A ``locality`` section that differs from the defaults trains with the
+    locality dial (bias + penalty, dial dropout unless ``train_dial`` is
+    "fixed"); a run without one trains the plain transformer.
+    """
+    from reference.config import LocalityConfig
+
+    if run.locality == LocalityConfig():
+        return None
+    from reference.mechanisms.locality import LocalityPlugin
+
+    cfg = run.locality
+    print(f"locality dial on: train_dial={cfg.train_dial}, lam={cfg.lam}, penalty_max={cfg.penalty_max}, bias_max={cfg.bias_max}")
+    return LocalityPlugin(cfg, run.model)
+
+
 def _train(run: RunConfig, out: str, *, resume: bool, until: int | None, quiet: bool) -> dict:
     from reference.train import Trainer
 
     trainer = Trainer.resume(out, progress=not quiet) if resume else Trainer(run, out, progress=not quiet)
+    trainer.plugin = mechanism_plugin(trainer.run)
     result = trainer.train(until=until)
     print(f"step {result.step} of {trainer.run.train.steps}; run folder {out}")
     if result.step == trainer.run.train.steps:

@@ -163,3 +163,18 @@ def test_full_demo_meets_its_promise(tmp_path):
     assert result.returncode == 0, result.stderr
     final = [r for r in _demo_records(tmp_path / "demo") if "val_loss" in r][-1]
     assert final["val_loss"] <= 0.7 * final["unigram_loss"], final
+
+
+def test_a_locality_section_trains_with_the_dial(tmp_path):
+    """A mechanism switched on in the config is used, never silently skipped."""
+    config = json.loads(json.dumps(TINY))
+    config["locality"] = {"lam": 0.6, "train_dial": "fixed"}
+    config["model"]["context"] = 64  # the LOC world needs room for its rule region
+    result = clearform("train", "--preset", "loc_tiny", "--config", write_config(tmp_path, config),
+                       "--out", str(tmp_path / "loc"), "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "locality dial on" in result.stdout
+    steps = [json.loads(line) for line in (tmp_path / "loc" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["lam"] for r in steps if "loss" in r] == [0.6] * len([r for r in steps if "loss" in r])
+    plain = clearform("train", "--config", write_config(tmp_path, TINY), "--out", str(tmp_path / "plain"), "--quiet")
+    assert "locality dial on" not in plain.stdout

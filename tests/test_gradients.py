@@ -11,6 +11,7 @@ from __future__ import annotations
 import autograd
 import autograd.numpy as anp
 import numpy as np
+from gradcheck import TOL, assert_grads_match  # noqa: E402  (tests/ is on sys.path)
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -22,17 +23,6 @@ from reference.layers.linear import linear_backward, linear_forward
 from reference.layers.loss import cross_entropy_backward, cross_entropy_forward
 from reference.layers.mlp import gelu, gelu_grad, mlp_backward, mlp_forward
 from reference.model import init_params, loss_and_grads, loss_fn
-
-TOL = 1e-8
-
-
-def assert_grads_match(ours: dict, oracle: dict) -> None:
-    assert set(ours) == set(oracle), f"gradient names differ: {set(ours) ^ set(oracle)}"
-    scale = max(float(np.max(np.abs(g))) for g in oracle.values() if np.size(g))
-    for name in oracle:
-        diff = float(np.max(np.abs(np.asarray(ours[name]) - np.asarray(oracle[name])))) if np.size(oracle[name]) else 0.0
-        denom = max(float(np.max(np.abs(oracle[name]))) if np.size(oracle[name]) else 0.0, 1e-6 * scale, 1e-300)
-        assert diff / denom <= TOL, f"{name}: relative error {diff / denom:.3e} > {TOL}"
 
 
 def arrays(rs: np.random.Generator, *shape: int, scale: float = 1.0) -> np.ndarray:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import autograd
 import numpy as np
+from gradcheck import assert_grads_match  # noqa: E402  (tests/ is on sys.path)
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -28,17 +29,7 @@ from reference.mechanisms.locality import (
 from reference.model import init_params, loss_and_grads, run_with_cache
 
 seeds = st.integers(0, 2**32 - 1)
-TOL = 1e-8
 
-
-def assert_grads_match(ours: dict, oracle: dict) -> None:
-    """The error measure of tests/test_gradients.py: relative to max(|oracle|, 1e-6 · global scale)."""
-    assert set(ours) == set(oracle), f"gradient names differ: {set(ours) ^ set(oracle)}"
-    scale = max(float(np.max(np.abs(g))) for g in oracle.values() if np.size(g))
-    for name in oracle:
-        diff = float(np.max(np.abs(np.asarray(ours[name]) - np.asarray(oracle[name])))) if np.size(oracle[name]) else 0.0
-        denom = max(float(np.max(np.abs(oracle[name]))) if np.size(oracle[name]) else 0.0, 1e-6 * scale, 1e-300)
-        assert diff / denom <= TOL, f"{name}: relative error {diff / denom:.3e} > {TOL}"
 
 
 def random_layout(rs: np.random.Generator, b: int, t: int, causal: bool, free_rows: str, with_targets: bool = True):
@@ -114,7 +105,9 @@ def dial_models(draw):
     return ModelConfig(
         vocab_size=draw(st.integers(2, 10)),
         context=draw(st.integers(2, 7)),
-        d_model=heads * draw(st.integers(1, 3)),
+        # D ≥ 4: LayerNorm over D = 2 gives x̂ = ±1 whatever the input, so every gradient
+        # upstream of it is rounding noise and a relative comparison means nothing
+        d_model=heads * draw(st.integers(-(-4 // heads), 4)),
         n_layers=draw(st.integers(1, 2)),
         n_heads=heads,
         d_mlp=draw(st.integers(1, 8)),

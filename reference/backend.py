@@ -98,12 +98,6 @@ def to_host(x: Any) -> np.ndarray:
     return np.asarray(x)
 
 
-def asarray_like(x: Any, like: Any):
-    """``x`` as an array of ``like``'s backend (host data moves to the GPU if needed)."""
-    xp = namespace(like)
-    return xp.asarray(x)
-
-
 def rng(seed: int | list[int]) -> np.random.Generator:
     """A seeded host RNG (PCG64).
 

@@ -36,9 +36,16 @@ def softmax(scores: Any, axis: int = -1) -> Any:
 
 
 def softmax_backward(probs: Any, d_probs: Any) -> Any:
-    """Vector-Jacobian product of softmax along the last axis: p ⊙ (dp − ⟨dp, p⟩)."""
+    """Vector-Jacobian product of softmax along the last axis: p ⊙ (dp − ⟨dp, p⟩).
+
+    Works in place: ``d_probs`` is overwritten and returned (it is always a
+    fresh array in the backward pass, and this saves a pass over (B, H, T, T)).
+    Backward code never runs under autograd, so in-place updates are safe.
+    """
     xp = namespace(probs)
-    return probs * (d_probs - xp.sum(d_probs * probs, axis=-1, keepdims=True))
+    d_probs -= xp.sum(d_probs * probs, axis=-1, keepdims=True)
+    d_probs *= probs
+    return d_probs
 
 
 def causal_mask(xp: Any, length: int) -> Any:
@@ -136,10 +143,7 @@ def attention_backward(cache: dict, d_out: Any, extra: dict | None = None) -> tu
     if "pattern" in extra:
         d_pattern += extra["pattern"]
     dv = pattern.transpose((0, 1, 3, 2)) @ dz
-    # softmax backward in place: d_scores = p ⊙ (dp − Σ_j p dp)
-    d_scores = d_pattern
-    d_scores -= xp.sum(d_pattern * pattern, axis=-1, keepdims=True)
-    d_scores *= pattern
+    d_scores = softmax_backward(pattern, d_pattern)
     if cache["temperature"] != 1.0:
         d_scores /= cache["temperature"]
     if "scores" in extra:

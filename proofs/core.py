@@ -14,8 +14,10 @@ Each theorem is checked twice, independently:
   So a pass says: the code computes the proved formula, and the theorem holds
   for the code in floating point.
 
-The helpers at the top (``summation``, ``reduce_sums``, ``per_index``,
-``floats_in``, ``assert_close``) are shared with the mechanism modules.
+Each record's ``scope`` says what its SymPy part proves: the statement itself
+for every size (``general``), an ingredient of it (``lemma: ...``) or one size
+(``instance: ...``). The shared helpers (``summation``, ``reduce_sums``,
+``per_index``, ``floats_in``, ``assert_close`` ...) live in :mod:`proofs.toolkit`.
 """
 
 from __future__ import annotations
@@ -31,93 +33,28 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from proofs.registry import NumericCheck, Theorem, register
+from proofs.toolkit import (
+    a,
+    arrays_in,
+    assert_close,
+    canonical,
+    d,
+    floats_in,
+    i,
+    j,
+    n,
+    p,
+    per_index,
+    reduce_sums,
+    summation,
+    x,
+    z,
+)
 from reference.layers.attention import attention_forward, softmax
 from reference.layers.layernorm import layernorm_forward
 from reference.layers.loss import cross_entropy_forward
 from reference.layers.mlp import gelu
 from reference.metrics import entropy
-
-# --------------------------------------------------------------------------- symbolic toolkit
-
-n = sp.Symbol("n", integer=True, positive=True)  # length of the axis a theorem is about
-i, j = sp.symbols("i j", integer=True)  # a free position and a summation index
-_k = sp.Symbol("k", integer=True)  # every Sum is renamed to this index before comparing
-
-z = sp.IndexedBase("z", real=True)  # logits / attention scores
-x = sp.IndexedBase("x", real=True)  # LayerNorm inputs
-p = sp.IndexedBase("p", positive=True)  # a distribution with full support
-a = sp.IndexedBase("a", positive=True)  # convex weights
-d = sp.IndexedBase("d", nonnegative=True)  # nonnegative offsets
-
-
-def summation(term: sp.Expr, index: sp.Symbol) -> sp.Sum:
-    """Σ_{index = 0}^{n-1} term, the sum over a whole axis of general length n."""
-    return sp.Sum(term, (index, 0, n - 1))
-
-
-def _canonical(expr: sp.Expr) -> sp.Expr:
-    # Σ_i f(i) and Σ_j f(j) are the same number but different SymPy trees:
-    # rename every summation index to _k, and pull index-free factors out.
-    def rename(s: sp.Sum) -> sp.Expr:
-        ((index, lo, hi),) = s.limits
-        return sp.factor_terms(sp.Sum(s.function.xreplace({index: _k}), (_k, lo, hi)))
-
-    return expr.replace(lambda e: isinstance(e, sp.Sum), rename)
-
-
-def reduce_sums(expr: sp.Expr, given: dict[sp.Expr, sp.Expr] | None = None) -> sp.Expr:
-    """Simplify an expression with sums over a general axis, under side conditions ``given``.
-
-    Uses linearity (Σ(f + g) = Σf + Σg, Σ c·f = c·Σf), evaluates sums of
-    constants (Σ_{i<n} c = n·c), makes summation indices canonical, then
-    substitutes ``given`` (e.g. {Σ_i p_i: 1}) and simplifies.
-    """
-    expanded = sp.expand(expr).replace(lambda e: isinstance(e, sp.Sum), lambda s: sp.factor_terms(s.doit()))
-    reduced = _canonical(expanded)
-    reduced = reduced.subs({_canonical(lhs): rhs for lhs, rhs in (given or {}).items()})
-    return sp.simplify(reduced)
-
-
-def per_index(formula: Callable[..., Any], values: np.ndarray, *args: Any) -> np.ndarray:
-    """Evaluate a lambdified formula ``formula(values, i, n, *args)`` at every i of the last axis.
-
-    values (..., n) -> (..., n). The lambdified code indexes ``values[j]``
-    along its first axis, so the last axis is moved first; the other axes
-    are broadcast, i.e. every row is evaluated at once.
-    """
-    length = values.shape[-1]
-    columns = np.moveaxis(values, -1, 0)
-    out = [np.broadcast_to(formula(columns, index, length, *args), columns.shape[1:]) for index in range(length)]
-    return np.stack(out, axis=-1)
-
-
-# --------------------------------------------------------------------------- numeric toolkit
-
-
-def floats_in(lo: float, hi: float) -> st.SearchStrategy[float]:
-    """Finite float64 values in [lo, hi] (no NaN, no inf, no subnormals)."""
-    return st.floats(lo, hi, allow_nan=False, allow_infinity=False, allow_subnormal=False)
-
-
-def arrays_in(shape: Any, lo: float, hi: float) -> st.SearchStrategy[np.ndarray]:
-    """float64 arrays of ``shape`` (a tuple or a strategy of tuples) with entries in [lo, hi]."""
-    return hnp.arrays(np.float64, shape, elements=floats_in(lo, hi))
-
-
-def assert_close(actual: Any, expected: Any, atol: Any, what: str, rtol: float = 0.0) -> None:
-    """AssertionError with a one-line message unless |actual − expected| ≤ atol + rtol·|expected|.
-
-    ``atol`` is a float or an array that broadcasts against ``actual`` (a per-row tolerance).
-    """
-    actual, expected = np.asarray(actual, dtype=float), np.asarray(expected, dtype=float)
-    # A scalar (or any shape that broadcasts to actual's) is a valid expectation; a mismatch is not.
-    if np.broadcast_shapes(actual.shape, expected.shape) != actual.shape:
-        raise AssertionError(f"{what}: shape {actual.shape} does not match expected {expected.shape}")
-    excess = np.abs(actual - expected) - (atol + rtol * np.abs(expected))
-    if not np.all(excess <= 0):  # also catches NaN
-        worst = float(np.nanmax(np.abs(actual - expected))) if np.any(np.isfinite(actual)) else float("nan")
-        raise AssertionError(f"{what}: max |Δ| = {worst:.3g} exceeds atol {np.max(atol):.3g} + rtol {rtol:g}")
-
 
 # --------------------------------------------------------------------------- softmax
 
@@ -167,6 +104,7 @@ register(
         mechanism="CORE",
         provenance="[standard]",
         statement="softmax is shift invariant: softmax(z + c) = softmax(z) for every constant c",
+        scope="general",
         symbolic=_softmax_shift_symbolic,
         numeric=NumericCheck(check=_softmax_shift_numeric, strategy=_shift_cases()),
     )
@@ -227,6 +165,7 @@ register(
         mechanism="CORE",
         provenance="[standard]",
         statement="softmax rows lie on the simplex (≥ 0, sum 1); with a −∞ mask, masked entries are exactly 0",
+        scope="general",
         symbolic=_simplex_symbolic,
         numeric=NumericCheck(check=_simplex_numeric, strategy=_masked_cases()),
     )
@@ -264,7 +203,8 @@ def _entropy_bound_symbolic() -> bool:
     # 2. log n − H(p) = Σ p_i f(1/(n p_i)) whenever Σ p_i = 1 (an identity): so
     #    H ≤ log n, with equality iff every 1/(n p_i) = 1, i.e. p is uniform.
     #    (Zero entries: H is continuous on the simplex with 0·log 0 = 0, and
-    #    restricting to the support gives H ≤ log |support| < log n.)
+    #    restricting to the support gives H ≤ log |support| < log n — the same
+    #    identity at the general length |support|; so the scope is "general".)
     identity = sp.expand_log(entropy_gap_formula() - (sp.log(n) - entropy_formula()), force=True)
     holds = reduce_sums(identity, given={summation(p[i], i): 1}) == 0
     return only_stationary_point_is_one and minimum_is_zero and convex and holds
@@ -314,6 +254,7 @@ register(
         mechanism="CORE",
         provenance="[standard]",
         statement="entropy H(p) ≤ log T over T outcomes, with equality iff p is uniform",
+        scope="general",
         symbolic=_entropy_bound_symbolic,
         numeric=NumericCheck(check=_entropy_bound_numeric, strategy=_distributions()),
     )
@@ -344,7 +285,7 @@ def _layernorm_symbolic() -> bool:
     # comes out of the sum, leaving Σ (x_i − μ)² / n = v.
     var_y = sp.factor_terms(summation((f["y"] - mean_y) ** 2, i) / n)
     expected = f["variance"] / (f["variance"] + epsilon)
-    return mean_y == 0 and sp.simplify(_canonical(var_y) - _canonical(expected)) == 0
+    return mean_y == 0 and sp.simplify(canonical(var_y) - canonical(expected)) == 0
 
 
 class LayerNormCase(NamedTuple):
@@ -390,6 +331,7 @@ register(
         mechanism="CORE",
         provenance="[standard]",
         statement="LayerNorm (unit gain, zero bias) gives rows of mean 0 and variance v/(v + eps), v the input's row variance",
+        scope="general",
         symbolic=_layernorm_symbolic,
         numeric=NumericCheck(check=_layernorm_numeric_check, strategy=_layernorm_cases()),
     )
@@ -416,6 +358,9 @@ def _gelu_numeric() -> dict[str, Callable[..., Any]]:
 
 
 def _gelu_symbolic() -> bool:
+    # Scope "lemma": the odd-part identity is proved for every u; the gap bound is not —
+    # SymPy shows the gap is even and vanishes at ∞, and evaluates it at one located
+    # stationary point. That the point is the global maximum is left to the numeric check.
     # gelu(u) − gelu(−u) = u for both forms (Φ(u) + Φ(−u) = 1 and tanh is odd);
     # so the gap is even, and one limit and one stationary point cover both sides.
     odd_parts = all(sp.simplify(g - g.subs(u, -u) - u) == 0 for g in (gelu_erf_formula, gelu_tanh_formula))
@@ -461,6 +406,7 @@ register(
         mechanism="CORE",
         provenance="[standard]",
         statement=f"GELU: gelu(u) − gelu(−u) = u for both forms, and |gelu_tanh − gelu_erf| ≤ {GELU_TANH_GAP:g}",
+        scope="lemma: gelu(u) − gelu(−u) = u; the gap only at its stationary point near 2.7",
         symbolic=_gelu_symbolic,
         numeric=NumericCheck(check=_gelu_numeric_check, strategy=_gelu_cases()),
     )
@@ -528,6 +474,7 @@ register(
         mechanism="CORE",
         provenance="[standard]",
         statement="cross-entropy is −log p_target = logsumexp(z) − z_target ≥ 0, averaged over non-ignored targets",
+        scope="general",
         symbolic=_cross_entropy_symbolic,
         numeric=NumericCheck(check=_cross_entropy_numeric_check, strategy=_cross_entropy_cases()),
     )
@@ -581,7 +528,7 @@ def _convex_symbolic() -> bool:
     # The upper bound is the same statement for −v (max v − out ≥ 0).
     out, m = convex_combination_formula()
     above_min = reduce_sums(out - m, given={summation(a[i], i): 1})
-    return above_min == _canonical(summation(a[i] * d[i], i)) and above_min.is_nonnegative is True
+    return above_min == canonical(summation(a[i] * d[i], i)) and above_min.is_nonnegative is True
 
 
 def _values(case: AttentionCase) -> np.ndarray:
@@ -618,6 +565,7 @@ register(
         mechanism="CORE",
         provenance="[standard]",
         statement="attention output is a convex combination of the visible values: min_s v_s ≤ out_t ≤ max_s v_s per coordinate",
+        scope="general",
         symbolic=_convex_symbolic,
         numeric=NumericCheck(check=_convex_numeric, strategy=_attention_cases(identity_output=True)),
     )
@@ -641,6 +589,7 @@ def causal_outputs(length: int) -> list[sp.Expr]:
 
 
 def _causal_symbolic() -> bool:
+    # Scope "instance": T = 1 … 5, not every T (the numeric check draws T ≤ 6).
     # For every length up to 5, out_q's free symbols are among s_q_k and v_k with k ≤ q:
     # nothing computed from a later token appears in it.
     for length in range(1, 6):
@@ -685,6 +634,7 @@ register(
         mechanism="CORE",
         provenance="[standard]",
         statement="causal attention: the output at position t does not depend on the tokens after t",
+        scope="instance: lengths T = 1 … 5",
         symbolic=_causal_symbolic,
         numeric=NumericCheck(check=_causal_numeric, strategy=_causal_cases()),
     )

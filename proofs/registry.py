@@ -14,8 +14,16 @@ Either may be ``None`` (reported "n/a"). :func:`run_theorem` runs both and
 never raises: a failed assertion, a symbolic part that reduces to ``False``,
 or any exception inside a check is reported as "fail" with a one-line message.
 
-Every ``proofs/<mechanism>.py`` module calls :func:`register` at import time;
-``import proofs`` imports them all.
+A symbolic "pass" is only worth what the SymPy part states, so every theorem
+also says its ``scope`` — how much of the statement the symbolic check proves:
+
+* ``"general"`` — the statement itself, for every size and value it quantifies over;
+* ``"lemma: <what>"`` — an ingredient the statement rests on, not the whole statement;
+* ``"instance: <which>"`` — the statement at one size or one point, e.g. ``"instance: n = 5"``;
+* ``"none"`` — there is no symbolic check (then ``symbolic`` is ``None``).
+
+Every mechanism's module (``proofs/core.py``) or package (``proofs/locality/``)
+calls :func:`register` at import time; ``import proofs`` imports them all.
 
 Usage::
 
@@ -38,12 +46,17 @@ from hypothesis import HealthCheck, Verbosity, given, settings
 from hypothesis.errors import UnsatisfiedAssumption
 from hypothesis.strategies import SearchStrategy
 
-MECHANISMS = ("CORE", "LOC", "NEU", "VDS", "DDC", "MSA")
-"""Mechanism codes, in report order (see DESIGN.md)."""
+from reference.mechanisms import codes
+
+MECHANISMS = ("CORE",) + codes()
+"""Theorem groups, in report order: the core, then every registered mechanism (``reference.mechanisms``)."""
 
 PASS, FAIL, NA = "pass", "fail", "n/a"
 
 _PROVENANCE = re.compile(r"^\[[^\[\]]+\]$")
+_SCOPE = re.compile(r"^(general|none|lemma: \S.*|instance: \S.*)$")
+SCOPES = ("general", "lemma: <what>", "instance: <which>", "none")
+"""The accepted forms of :attr:`Theorem.scope` (see the module docstring)."""
 _MESSAGE_CHARS = 400  # a message is one table cell; the falsifying example is cut to fit
 _EXAMPLE_CHARS = 200
 
@@ -62,12 +75,17 @@ class NumericCheck:
 
 @dataclass(frozen=True)
 class Theorem:
-    """One theorem: an id such as "CORE-1", its mechanism, provenance label and checks."""
+    """One theorem: an id such as "CORE-1", its mechanism, provenance label, checks and symbolic scope.
+
+    ``scope`` (required) says what ``symbolic`` proves: "general", "lemma: <what>",
+    "instance: <which>", or "none" exactly when there is no symbolic check.
+    """
 
     id: str
     mechanism: str
     provenance: str
     statement: str
+    scope: str
     symbolic: Callable[[], bool] | None = None
     numeric: NumericCheck | None = None
 
@@ -85,6 +103,11 @@ class Theorem:
             raise ValueError(f"theorem {self.id}: needs a symbolic or a numeric check (or both)")
         if self.numeric is not None and not isinstance(self.numeric, NumericCheck):
             raise ValueError(f"theorem {self.id}: numeric must be a NumericCheck or None")
+        if not isinstance(self.scope, str) or "\n" in self.scope or not _SCOPE.match(self.scope):
+            raise ValueError(f"theorem {self.id}: scope {self.scope!r} is not one of {', '.join(repr(s) for s in SCOPES)}")
+        if (self.symbolic is None) != (self.scope == "none"):
+            has = "no symbolic check" if self.symbolic is None else "a symbolic check"
+            raise ValueError(f"theorem {self.id}: scope {self.scope!r} does not fit {has} (scope 'none' iff symbolic is None)")
 
 
 @dataclass(frozen=True)
@@ -92,8 +115,12 @@ class TheoremResult:
     """The outcome of checking one theorem.
 
     ``symbolic`` and ``numeric`` are each exactly one of "pass", "fail", "n/a";
-    ``examples`` is how many drawn examples the numeric check actually ran
-    (shrinking a failure included; 0 when there is no numeric check);
+    ``scope`` is the theorem's :attr:`Theorem.scope` (what a symbolic "pass" proves);
+    ``examples`` is how many drawn examples the numeric check ran (examples that
+    ``assume`` rejected are not counted): the number requested when it passes —
+    fewer only if the strategy ran out of distinct examples, which the proofs
+    tests forbid — more when a failure was shrunk (the replays count), 0 when
+    there is no numeric check;
     ``message`` is one line, empty when everything passed.
     """
 
@@ -102,6 +129,7 @@ class TheoremResult:
     provenance: str
     statement: str
     symbolic: str
+    scope: str
     numeric: str
     examples: int
     message: str = ""
@@ -112,12 +140,13 @@ class TheoremResult:
         return FAIL not in (self.symbolic, self.numeric)
 
     def as_dict(self) -> dict[str, Any]:
-        """The table row: keys id, mechanism, provenance, symbolic, numeric, examples."""
+        """The table row: keys id, mechanism, provenance, symbolic, scope, numeric, examples."""
         return {
             "id": self.id,
             "mechanism": self.mechanism,
             "provenance": self.provenance,
             "symbolic": self.symbolic,
+            "scope": self.scope,
             "numeric": self.numeric,
             "examples": self.examples,
         }
@@ -175,6 +204,7 @@ def run_theorem(theorem: Theorem, examples: int) -> TheoremResult:
         provenance=theorem.provenance,
         statement=theorem.statement,
         symbolic=symbolic,
+        scope=theorem.scope,
         numeric=numeric,
         examples=ran,
         message="; ".join(messages),
@@ -211,16 +241,19 @@ def _run_numeric(numeric: NumericCheck | None, examples: int) -> tuple[str, int,
     falsifying: list[Any] = []
 
     def counted(example: Any) -> None:
+        # Count what Hypothesis counts as an example: a call that returned or failed,
+        # not one that assume(False) rejected (Hypothesis draws another in its place).
         nonlocal ran
-        ran += 1
         try:
             numeric.check(example)
-        except UnsatisfiedAssumption:  # assume(False) rejects the example; it did not fail
+        except UnsatisfiedAssumption:  # rejected: not an example, not a failure
             raise
         except Exception:
+            ran += 1
             # Hypothesis replays the shrunk failure last, so the last one kept is the minimal one.
             falsifying[:] = [example]
             raise
+        ran += 1
 
     run = settings(
         max_examples=examples,

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from reference import mechanisms
 from reference.checkpoint import CheckpointError, load_weights
 from reference.config import ConfigError, InputError, RunConfig
 
@@ -73,29 +74,13 @@ def _print_eval(result: dict) -> None:
         print(f"{'below unigram':>15}: {100 * (1 - result['val_loss'] / result['unigram_loss']):.1f} %")
 
 
-def mechanism_plugin(run: RunConfig):
-    """The training plug-in a run's config switches on, or None.
-
-    A ``locality`` section that differs from the defaults trains with the
-    locality dial (bias + penalty, dial dropout unless ``train_dial`` is
-    "fixed"); a run without one trains the plain transformer.
-    """
-    from reference.config import LocalityConfig
-
-    if run.locality == LocalityConfig():
-        return None
-    from reference.mechanisms.locality import LocalityPlugin
-
-    cfg = run.locality
-    print(f"locality dial on: train_dial={cfg.train_dial}, lam={cfg.lam}, penalty_max={cfg.penalty_max}, bias_max={cfg.bias_max}")
-    return LocalityPlugin(cfg, run.model)
-
-
 def _train(run: RunConfig, out: str, *, resume: bool, until: int | None, quiet: bool) -> dict:
     from reference.train import Trainer
 
+    # The plug-ins come from the run's config through the mechanism registry (a resumed run: its saved config).
     trainer = Trainer.resume(out, progress=not quiet) if resume else Trainer(run, out, progress=not quiet)
-    trainer.plugin = mechanism_plugin(trainer.run)
+    for plugin in trainer.plugins:
+        print(plugin)
     result = trainer.train(until=until)
     print(f"step {result.step} of {trainer.run.train.steps}; run folder {out}")
     if result.step == trainer.run.train.steps:
@@ -115,7 +100,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from reference.train import evaluate, make_data, unigram_loss
+    from reference.evaluation import evaluate, unigram_loss
+    from reference.train import make_data
 
     if args.batches < 1:
         raise ConfigError(f"--batches: {args.batches} is not a positive int")
@@ -165,10 +151,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"clearform demo: training a {run.model.n_layers}-block, width-{run.model.d_model} model "
           f"on the toy world for {run.train.steps} steps -> {out}")
     result = _train(run, out, resume=False, until=None, quiet=args.quiet)
-    from reference.mechanisms.locality import demo_section
-
-    locality = demo_section(out, progress=not args.quiet, steps=min(150, run.train.steps))
-    report = write_report(out, title="clearform demo", sections=[locality])
+    # One section per registered mechanism that has a demo (each trains its own small model).
+    sections = [m.load("demo")(out, progress=not args.quiet, steps=min(150, run.train.steps)) for m in mechanisms.with_demo()]
+    report = write_report(out, title="clearform demo", sections=sections)
     print(f"report: {report}")
     return 0 if result["val_loss"] < result["unigram_loss"] else EXIT_FAILED
 
@@ -177,6 +162,7 @@ def cmd_proofs(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from proofs.registry import MECHANISMS, all_theorems, run_theorem
+    from reference.report import render_table
 
     if args.mechanism is not None and args.mechanism not in MECHANISMS:
         raise ConfigError(f"--mechanism: {args.mechanism!r} is not one of {', '.join(MECHANISMS)}")
@@ -190,13 +176,8 @@ def cmd_proofs(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
-        headers = ("id", "mechanism", "provenance", "symbolic", "numeric", "examples")
-        widths = [max(len(h), *(len(str(r[h])) for r in rows)) for h in headers] if rows else [len(h) for h in headers]
-        line = "  ".join(h.ljust(w) for h, w in zip(headers, widths))
-        print(line)
-        print("-" * len(line))
-        for r in rows:
-            print("  ".join(str(r[h]).ljust(w) for h, w in zip(headers, widths)))
+        headers = ("id", "mechanism", "provenance", "symbolic", "scope", "numeric", "examples")
+        print(render_table(headers, [[r[h] for h in headers] for r in rows]))
         failed = [r for r in results if "fail" in (r.symbolic, r.numeric)]
         for r in failed:
             print(f"FAILED {r.id}: {r.message}")
@@ -228,20 +209,6 @@ def cmd_crosscheck(args: argparse.Namespace) -> int:
     return 0 if report.passed else EXIT_FAILED
 
 
-def cmd_locality_sweep(args: argparse.Namespace) -> int:
-    """The λ sweep of the locality dial (specs/00-localist.md §6); exit 1 if a row breaks a bound (E4)."""
-    from reference.config import LOC_GRID
-    from reference.mechanisms.locality import SweepSettings, run_sweep
-
-    settings = SweepSettings(
-        mode=args.mode, lambdas=tuple(args.lambdas) if args.lambdas else LOC_GRID,
-        seeds=tuple(args.seeds) if args.seeds else (0, 1, 2), steps=args.steps, preset=args.preset, text=args.text,
-        schedule=args.schedule, schedule_power=args.schedule_power, eval_docs=args.eval_docs, probe=not args.no_probe,
-    )
-    result = run_sweep(settings, args.out, progress=not args.quiet)
-    return EXIT_FAILED if any(c["id"] == "E4" and c["passed"] is False for c in result.checks) else 0
-
-
 # --------------------------------------------------------------------------- parser
 
 
@@ -255,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model from a JSON config of overrides", description="Train a model.")
     p.add_argument("--config", metavar="FILE.json", help="JSON object {section: {key: value}} of overrides; none = defaults")
     p.add_argument("--out", required=True, metavar="DIR", help="run folder (weights, checkpoint, metrics.jsonl)")
-    p.add_argument("--preset", metavar="NAME", help="start from a toy-world preset (loc_sweep, neu, vds, msma_toy, ...)")
+    p.add_argument("--preset", metavar="NAME", help="start from a toy-world preset (an unknown name lists them)")
     p.add_argument("--resume", action="store_true", help="continue the run in DIR from its checkpoint")
     p.add_argument("--force", action="store_true", help="start over in a DIR that already holds a run")
     p.add_argument("--until", type=int, metavar="STEP", help="stop after this step (checkpointed; resume later)")
@@ -287,31 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("proofs", help="check every registered theorem", description="Check the theorems.")
     p.add_argument("--json", action="store_true", help="print a JSON list instead of the table")
     p.add_argument("--examples", type=int, default=100, help="Hypothesis examples per numeric check (default 100)")
-    p.add_argument("--mechanism", default=None, help="only this mechanism (CORE, LOC, ...)")
+    p.add_argument("--mechanism", default=None, help=f"only this mechanism ({', '.join(('CORE',) + mechanisms.codes())})")
     p.set_defaults(func=cmd_proofs)
-
-    p = sub.add_parser("locality", help="the locality dial (LOC): λ sweeps", description="The locality dial (LOC).")
-    locality = p.add_subparsers(dest="locality_command", required=True, metavar="SUBCOMMAND")
-    p = locality.add_parser(
-        "sweep",
-        help="train on the toy world and evaluate at every λ: entropy, pointer fidelity, perplexity, accuracy",
-        description="Train dial-dropout models (one per seed) and re-dial them at every λ (or retrain one per λ), "
-        "then write DIR/sweep.json, sweep.png, sweep.md, sweep.html and config.json, and print the table.",
-    )
-    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    p.add_argument("--mode", choices=("redial", "retrain", "both"), default="redial",
-                   help="redial: one model per seed, re-dialled at inference (default); retrain: one model per (λ, seed)")
-    p.add_argument("--lambdas", nargs="+", type=float, metavar="λ", help="dial values in [0, 1] (default 0 0.2 … 1)")
-    p.add_argument("--seeds", nargs="+", type=int, metavar="SEED", help="seeds (default 0 1 2)")
-    p.add_argument("--steps", type=int, default=None, help="training steps per model (default 800; loc_tiny 150)")
-    p.add_argument("--text", default=None, metavar="FILE", help="a UTF-8 text file instead of the toy world (bytes)")
-    p.add_argument("--preset", choices=("loc_sweep", "loc_tiny", "loc_deep"), default="loc_sweep", help="toy-world preset")
-    p.add_argument("--schedule", choices=("uniform", "progressive"), default="uniform", help="per-layer dial (PROG)")
-    p.add_argument("--schedule-power", type=float, default=1.0, help="p of the progressive schedule (1, 3, 5)")
-    p.add_argument("--eval-docs", type=int, default=256, help="held-out documents per evaluation (default 256)")
-    p.add_argument("--no-probe", action="store_true", help="skip the hot-reload probe")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_locality_sweep)
 
     p = sub.add_parser(
         "crosscheck",
@@ -330,6 +274,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--table", action="store_true", help="only print the hook <-> Hugging Face table (no torch needed)")
     p.set_defaults(func=cmd_crosscheck)
+
+    for mechanism in mechanisms.with_cli():  # `clearform <slug> …`, from each mechanism's own cli module
+        mechanism.load("cli")(sub)
     return parser
 
 

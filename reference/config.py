@@ -7,8 +7,11 @@ the value and what is accepted, e.g.::
 
     model.n_heads: 3 does not divide d_model 64 (set d_head, or pick a divisor)
 
-Later mechanisms add their own config classes here (``LocalityConfig``, ...)
-using the same helpers, so every error reads the same way.
+A mechanism keeps its own section class in its package
+(``reference/mechanisms/<slug>/config.py``), built on :class:`ConfigSection`
+and the same ``check_*`` helpers, so every error reads the same way; the
+mechanism registry (``reference.mechanisms``) tells :class:`RunConfig` which
+sections exist. This module names no mechanism.
 """
 
 from __future__ import annotations
@@ -31,20 +34,20 @@ class InputError(ValueError):
 # --------------------------------------------------------------------------- helpers
 
 
-def _is_int(value: Any) -> bool:
+def is_int(value: Any) -> bool:
     # bool is a subclass of int in Python; a config never means True as 1.
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value: Any) -> bool:
-    return (_is_int(value) or isinstance(value, float)) and not isinstance(value, bool)
+def is_number(value: Any) -> bool:
+    return (is_int(value) or isinstance(value, float)) and not isinstance(value, bool)
 
 
 def check_int(section: str, name: str, value: Any, lo: int | None = None, hi: int | None = None) -> None:
     """Raise ConfigError unless ``value`` is an int in [lo, hi] (open ends when None)."""
     lo_txt = "-inf" if lo is None else str(lo)
     hi_txt = "inf" if hi is None else str(hi)
-    if not _is_int(value) or (lo is not None and value < lo) or (hi is not None and value > hi):
+    if not is_int(value) or (lo is not None and value < lo) or (hi is not None and value > hi):
         raise ConfigError(f"{section}.{name}: {value!r} is not an int in [{lo_txt}, {hi_txt}]")
 
 
@@ -63,7 +66,7 @@ def check_float(
     rb = ")" if hi_open else "]"
     lo_txt = "-inf" if lo is None else repr(lo)
     hi_txt = "inf" if hi is None else repr(hi)
-    ok = _is_number(value) and math.isfinite(value)
+    ok = is_number(value) and math.isfinite(value)
     if ok and lo is not None:
         ok = value > lo if lo_open else value >= lo
     if ok and hi is not None:
@@ -115,8 +118,13 @@ def config_to_dict(config) -> dict:
     return out
 
 
-class _Validated:
-    """Mixin: run ``validate`` after construction; ``replace`` re-validates."""
+class ConfigSection:
+    """Base of every config section: ``validate`` runs after construction; ``replace`` re-validates.
+
+    A section is a frozen dataclass with defaults for every field, a ``SECTION``
+    name (its key in a run's JSON) and a ``validate`` that raises
+    :class:`ConfigError` through the ``check_*`` helpers.
+    """
 
     def __post_init__(self) -> None:
         self.validate()
@@ -139,7 +147,7 @@ class _Validated:
 
 
 @dataclass(frozen=True)
-class ModelConfig(_Validated):
+class ModelConfig(ConfigSection):
     """Architecture of the transformer.
 
     Defaults describe a small GPT-2-style decoder (pre-LN, learned positions,
@@ -233,7 +241,7 @@ class ModelConfig(_Validated):
 
 
 @dataclass(frozen=True)
-class TrainConfig(_Validated):
+class TrainConfig(ConfigSection):
     """Optimisation and bookkeeping of a training run.
 
     The learning rate warms up linearly for ``warmup`` steps, then follows a
@@ -279,7 +287,7 @@ class TrainConfig(_Validated):
 
 
 @dataclass(frozen=True)
-class DataConfig(_Validated):
+class DataConfig(ConfigSection):
     """Where training text comes from.
 
     ``source="toyworld"`` uses the generator configured by the run's
@@ -308,7 +316,7 @@ class DataConfig(_Validated):
 
 
 @dataclass(frozen=True)
-class ToyWorldConfig(_Validated):
+class ToyWorldConfig(ConfigSection):
     """Options of the toy-world generator (specs/toyworld.md §5). [reconstructed]
 
     The defaults are the base world; LOC, VDS and MSA switch their options on
@@ -354,7 +362,7 @@ class ToyWorldConfig(_Validated):
         check_int(s, "n_synonyms", self.n_synonyms, 1, 26)
         spd = self.sentences_per_doc
         if (
-            not isinstance(spd, tuple) or len(spd) != 2 or not all(_is_int(v) for v in spd)
+            not isinstance(spd, tuple) or len(spd) != 2 or not all(is_int(v) for v in spd)
             or not 1 <= spd[0] <= spd[1] <= 64
         ):
             raise ConfigError(f"{s}.sentences_per_doc: {spd!r} is not two ints lo, hi with 1 <= lo <= hi <= 64")
@@ -377,157 +385,86 @@ class ToyWorldConfig(_Validated):
             raise ConfigError(f"{s}.context: {self.context} is below {minimum} ({parts})")
 
 
-# --------------------------------------------------------------------------- locality dial (LOC)
-
-
-DIAL_HOOKS = ("loss", "bias")
-LOC_GRID = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
-
-
-def check_lambda(name: str, value: Any) -> None:
-    """Raise ConfigError unless ``value`` is a dial setting λ ∈ [0, 1] (NaN and ±inf refused).
-
-    Used for the config's ``lam`` and for λ given at run time (``forward``, eval, the sweep),
-    so both read the same: ``locality.lam: 1.5 is not a number in [0.0, 1.0]``.
-    """
-    check_float("locality", name, value, 0.0, 1.0)
-
-
-@dataclass(frozen=True)
-class LocalityConfig(_Validated):
-    """The locality dial λ and everything it drives (specs/00-localist.md §2.7). [reconstructed]
-
-    λ = ``lam`` ∈ [0, 1] (1 fully localist, 0 fully distributed [paper-abstract 2511.03559])
-    scales two hooks (``dial_hooks``): the group-sparsity penalty ``κ_max·Ω_loc`` in the loss
-    (κ_max = ``penalty_max``) and the off-block attention bias ``−λ_ℓ·β_max·off``
-    (β_max = ``bias_max``). The defaults leave a run without a locality plug-in unchanged: the
-    section only matters to code that asks for it (``reference.mechanisms.locality``).
-
-    Fields (spec §2.2–§2.6): ``inference_bias_max`` None → ``bias_max``, ``inf`` → hard mask at
-    inference only; ``temperature`` τ > 0; ``dial_temperature`` None or τ_min ∈ (0, τ) (ablation:
-    τ_ℓ = τ(τ_min/τ)^{λ_ℓ}); ``operator`` "bias" | "variational" (theory mode, forward only);
-    ``penalty_kind`` "off_target" | "block_mass_sqrt"; ``group_weight`` "sqrt_size" | "one";
-    ``norm_eps`` guard of zero block norms; ``free_rows`` "own_block" | "none";
-    ``pointer_target`` "value" | "anchor" | "block"; ``pointer_weight`` μ ≥ 0; ``train_dial``
-    "dropout" (λ drawn from ``dial_grid`` per batch) | "fixed" (λ = ``lam``);
-    ``layer_schedule`` "uniform" (λ on ``layers``, None = all) | "progressive"
-    (λ_ℓ = λ((ℓ−1)/(L−1))^p, p = ``schedule_power``); ``variational_max_iter``,
-    ``variational_tol`` (solver A6); ``max_retries`` K of dual enforcement.
-    """
-
-    SECTION = "locality"
-
-    lam: float = 0.0
-    dial_hooks: tuple[str, ...] = DIAL_HOOKS
-    penalty_max: float = 1.0
-    bias_max: float = 8.0
-    inference_bias_max: float | None = None
-    temperature: float = 1.0
-    dial_temperature: float | None = None
-    operator: str = "bias"
-    penalty_kind: str = "off_target"
-    group_weight: str = "sqrt_size"
-    norm_eps: float = 1e-12
-    free_rows: str = "own_block"
-    pointer_target: str = "value"
-    pointer_weight: float = 0.0
-    train_dial: str = "dropout"
-    dial_grid: tuple[float, ...] = LOC_GRID
-    layer_schedule: str = "uniform"
-    schedule_power: float = 1.0
-    layers: tuple[int, ...] | None = None
-    variational_max_iter: int = 50_000
-    variational_tol: float = 1e-11
-    max_retries: int = 3
-
-    def validate(self) -> None:
-        s = self.SECTION
-        check_lambda("lam", self.lam)
-        hooks = self.dial_hooks
-        if (
-            not isinstance(hooks, tuple) or not hooks or len(set(hooks)) != len(hooks)
-            or any(isinstance(h, bool) or h not in DIAL_HOOKS for h in hooks)
-        ):
-            raise ConfigError(f"{s}.dial_hooks: {hooks!r} is not a non-empty subset of {DIAL_HOOKS!r}")
-        check_float(s, "penalty_max", self.penalty_max, 0.0)
-        check_float(s, "bias_max", self.bias_max, 0.0, lo_open=True)  # finite: β = ∞ is refused in training
-        if self.inference_bias_max is not None and self.inference_bias_max != math.inf:
-            check_float(s, "inference_bias_max", self.inference_bias_max, 0.0, lo_open=True)
-        check_float(s, "temperature", self.temperature, 0.0, lo_open=True)
-        if self.dial_temperature is not None:
-            check_float(s, "dial_temperature", self.dial_temperature, 0.0, self.temperature, lo_open=True, hi_open=True)
-        check_choice(s, "operator", self.operator, ("bias", "variational"))
-        check_choice(s, "penalty_kind", self.penalty_kind, ("off_target", "block_mass_sqrt"))
-        check_choice(s, "group_weight", self.group_weight, ("sqrt_size", "one"))
-        check_float(s, "norm_eps", self.norm_eps, 0.0, lo_open=True)
-        check_choice(s, "free_rows", self.free_rows, ("own_block", "none"))
-        check_choice(s, "pointer_target", self.pointer_target, ("value", "anchor", "block"))
-        check_float(s, "pointer_weight", self.pointer_weight, 0.0)
-        check_choice(s, "train_dial", self.train_dial, ("dropout", "fixed"))
-        grid = self.dial_grid
-        if (
-            not isinstance(grid, tuple) or not grid
-            or any(not _is_number(v) or not math.isfinite(v) or not 0.0 <= v <= 1.0 for v in grid)
-        ):
-            raise ConfigError(f"{s}.dial_grid: {grid!r} is not a non-empty tuple of numbers in [0.0, 1.0]")
-        check_choice(s, "layer_schedule", self.layer_schedule, ("uniform", "progressive"))
-        check_float(s, "schedule_power", self.schedule_power, 0.0, lo_open=True)
-        if self.layers is not None and (
-            not isinstance(self.layers, tuple) or any(not _is_int(v) or v < 0 for v in self.layers)
-        ):
-            raise ConfigError(f"{s}.layers: {self.layers!r} is not None or a tuple of layer indices >= 0")
-        check_int(s, "variational_max_iter", self.variational_max_iter, 1)
-        check_float(s, "variational_tol", self.variational_tol, 0.0, lo_open=True)
-        check_int(s, "max_retries", self.max_retries, 1)
-        if self.operator == "variational" and self.penalty_kind != "off_target":
-            raise ConfigError(f"{s}.operator: 'variational' needs penalty_kind 'off_target', got {self.penalty_kind!r}")
-
-    def check_trainable(self) -> None:
-        """Raise ConfigError for settings that may be used at inference only (§2.7).
-
-        Theory mode has no backward pass, and an infinite bias would make every off-block
-        gradient vanish: training with either is refused.
-        """
-        if self.operator == "variational":
-            raise ConfigError("locality.operator: 'variational' is forward only (theory mode); train with 'bias'")
-
-    @property
-    def inference_bias(self) -> float:
-        """β used at inference: ``inference_bias_max``, or ``bias_max`` when None."""
-        return self.bias_max if self.inference_bias_max is None else self.inference_bias_max
-
-
 # --------------------------------------------------------------------------- a whole run
+
+
+CORE_SECTIONS: dict[str, type] = {
+    "model": ModelConfig, "train": TrainConfig, "data": DataConfig, "toyworld": ToyWorldConfig,
+}
+"""The sections every run has; each mechanism adds one through its registry record."""
+
+
+def section_classes() -> dict[str, type]:
+    """Every config section by name: the core's, then one per registered mechanism (registry order)."""
+    from reference.mechanisms import config_sections  # the registry; it imports no mechanism's code
+
+    return {**CORE_SECTIONS, **config_sections()}
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything a training run needs: one section per config class.
+    """Everything a training run needs: the core sections, and one section per mechanism.
 
     ``RunConfig.from_dict`` takes the JSON file that ``clearform train
     --config`` reads: an object whose keys are section names, each holding
-    overrides of that section's defaults.
+    overrides of that section's defaults. A mechanism's section is read as an
+    attribute (``run.locality``) or with :meth:`section`; ``mechanisms`` holds
+    them by name, every registered one filled with its defaults when absent.
     """
 
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     data: DataConfig = field(default_factory=DataConfig)
     toyworld: ToyWorldConfig = field(default_factory=ToyWorldConfig)
-    locality: LocalityConfig = field(default_factory=LocalityConfig)
+    mechanisms: Mapping[str, ConfigSection] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        classes = {k: v for k, v in section_classes().items() if k not in CORE_SECTIONS}
+        unknown = sorted(set(self.mechanisms) - set(classes))
+        if unknown:
+            raise ConfigError(f"{unknown[0]}: unknown section (accepted: {', '.join(section_classes())})")
+        filled = {}
+        for name, klass in classes.items():
+            value = self.mechanisms.get(name, None)
+            if value is None:
+                value = klass()
+            elif not isinstance(value, klass):
+                raise ConfigError(f"{name}: expected a {klass.__name__}, got {type(value).__name__}")
+            filled[name] = value
+        object.__setattr__(self, "mechanisms", filled)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called when normal lookup fails: a mechanism's section by name (run.locality).
+        sections = self.__dict__.get("mechanisms", {})
+        if name in sections:
+            return sections[name]
+        raise AttributeError(f"RunConfig has no section {name!r}")
 
     @staticmethod
     def section_classes() -> dict[str, type]:
-        return {
-            "model": ModelConfig, "train": TrainConfig, "data": DataConfig, "toyworld": ToyWorldConfig,
-            "locality": LocalityConfig,
-        }
+        return section_classes()
+
+    def section(self, name: str) -> ConfigSection:
+        """The section called ``name`` (core or mechanism); ConfigError naming the known ones otherwise."""
+        if name in CORE_SECTIONS:
+            return getattr(self, name)
+        if name in self.mechanisms:
+            return self.mechanisms[name]
+        raise ConfigError(f"{name}: unknown section (accepted: {', '.join(section_classes())})")
+
+    def with_section(self, name: str, value: ConfigSection) -> RunConfig:
+        """A copy with section ``name`` replaced by ``value``."""
+        if name in CORE_SECTIONS:
+            return dataclasses.replace(self, **{name: value})
+        self.section(name)  # unknown names fail here
+        return dataclasses.replace(self, mechanisms={**self.mechanisms, name: value})
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> RunConfig:
         data = data or {}
         if not isinstance(data, dict):
             raise ConfigError(f"config: expected a JSON object of sections, got {type(data).__name__}")
-        classes = cls.section_classes()
+        classes = section_classes()
         unknown = sorted(set(data) - set(classes))
         if unknown:
             raise ConfigError(f"{unknown[0]}: unknown section (accepted: {', '.join(classes)})")
@@ -537,10 +474,11 @@ class RunConfig:
             if not isinstance(value, dict):
                 raise ConfigError(f"{name}: expected a JSON object, got {type(value).__name__}")
             sections[name] = klass.from_dict(value, name)
-        return cls(**sections)
+        core = {name: sections.pop(name) for name in CORE_SECTIONS}
+        return cls(**core, mechanisms=sections)
 
     def to_dict(self) -> dict:
-        return {name: getattr(self, name).to_dict() for name in self.section_classes()}
+        return {name: self.section(name).to_dict() for name in section_classes()}
 
     def overridden(self, overrides: Mapping[str, Mapping[str, Any]]) -> RunConfig:
         """A copy with ``{section: {key: value}}`` applied on top, re-validated."""

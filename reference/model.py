@@ -400,11 +400,15 @@ def generate(
     top_k: int | None = None,
     seed: int = 0,
     stop_id: int | None = None,
+    forward_kwargs: Callable[[Any], dict] | None = None,
 ) -> list[int]:
     """Sample ``n_new`` tokens after ``prompt`` (a list of ids); returns prompt + new ids.
 
     temperature 0 is greedy. The context window slides when the sequence
     outgrows ``config.context``. Sampling draws from a seeded host RNG.
+    forward_kwargs(window): the forward arguments of each step, from the
+    window (1, T) of tokens it reads (a mechanism's attention bias, say,
+    rebuilt from the tokens so far); None runs the plain model.
     """
     if temperature < 0:
         raise InputError(f"temperature: {temperature} is negative")
@@ -416,7 +420,7 @@ def generate(
     xp = namespace(like)
     for _ in range(n_new):
         window = xp.asarray(np.asarray(ids[-config.context:], dtype=np.int64)[None, :])
-        logits, _ = forward(params, config, window)
+        logits, _ = forward(params, config, window, **(forward_kwargs(window) if forward_kwargs else {}))
         last = to_host(logits[0, -1]).astype(np.float64)
         if temperature == 0:
             next_id = int(np.argmax(last))

@@ -18,19 +18,26 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
 
 import numpy as np
 
 from reference.backend import rng
 from reference.checkpoint import CHECKPOINT_DIR, load_checkpoint, save_checkpoint, save_weights
 from reference.config import ConfigError, RunConfig
-from reference.layers.loss import IGNORE, cross_entropy_forward
-from reference.model import forward, init_params, loss_and_grads
+from reference.data.batch import Batch, shift_targets
+from reference.evaluation import evaluate, unigram_loss
+from reference.mechanisms import plugins_for
+from reference.model import init_params, loss_and_grads
 from reference.optim import AdamW, clip_by_global_norm, lr_at
+from reference.plugins import StepTerms, TrainingPlugin, combine_forward_kwargs, combine_terms
+
+__all__ = [
+    "Batch", "StepTerms", "Trainer", "TrainingDiverged", "TrainingPlugin", "TrainResult",
+    "evaluate", "make_data", "prepare_run", "shift_targets", "unigram_loss",
+]
 
 
 class TrainingDiverged(RuntimeError):
@@ -38,30 +45,6 @@ class TrainingDiverged(RuntimeError):
 
 
 # --------------------------------------------------------------------------- data
-
-
-@dataclass(frozen=True)
-class Batch:
-    """One batch of next-token pairs.
-
-    inputs (B, T−1) int, targets (B, T−1) int with IGNORE (−1) at padding.
-    ``docs`` is the toy world's ground truth for these rows (a ``ToyBatch``
-    whose (B, T) fields are aligned with ``inputs`` on their first T − 1
-    positions), or None for text data.
-    """
-
-    inputs: np.ndarray
-    targets: np.ndarray
-    docs: Any = None
-
-
-def shift_targets(tokens: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Next-token pairs: inputs tokens[:, :-1], targets tokens[:, 1:] with padding → IGNORE.
-
-    tokens, valid (B, T) -> inputs (B, T−1), targets (B, T−1).
-    """
-    targets = np.where(valid[:, 1:], tokens[:, 1:], IGNORE)
-    return tokens[:, :-1], targets
 
 
 class ToyWorldData:
@@ -150,75 +133,7 @@ def prepare_run(run: RunConfig) -> RunConfig:
     return dataclasses.replace(run, model=run.model.replace(vocab_size=data.vocab_size))
 
 
-# --------------------------------------------------------------------------- evaluation
-
-
-def unigram_loss(batches: list[Batch]) -> float:
-    """Cross-entropy (nats) of the targets under their own empirical unigram distribution.
-
-    It is the best any context-free predictor can do on exactly these
-    targets, the baseline the demo's loss is compared with.
-    """
-    targets = np.concatenate([b.targets[b.targets != IGNORE] for b in batches])
-    counts = np.bincount(targets).astype(np.float64)
-    probs = counts[counts > 0] / counts.sum()
-    return float(-(probs * np.log(probs)).sum())
-
-
-def evaluate(
-    params: dict, run: RunConfig, batches: list[Batch], forward_kwargs: Callable[[Batch], dict] | None = None
-) -> dict:
-    """Mean loss (nats per counted token), perplexity and next-token accuracy on ``batches``.
-
-    ``forward_kwargs(batch)`` may supply per-batch forward arguments (an
-    attention bias, say), as a plug-in does in training.
-    """
-    total_loss, total_correct, total_count = 0.0, 0, 0
-    for batch in batches:
-        inputs, targets = batch.inputs, batch.targets
-        kwargs = forward_kwargs(batch) if forward_kwargs else {}
-        logits, _ = forward(params, run.model, inputs, **kwargs)
-        loss, cache = cross_entropy_forward(logits, targets)
-        count = int(cache["counted"].sum())
-        total_loss += float(loss) * count
-        counted = targets != IGNORE
-        total_correct += int(((np.asarray(logits).argmax(-1) == targets) & counted).sum())
-        total_count += count
-    mean = total_loss / max(total_count, 1)
-    return {"val_loss": mean, "val_perplexity": math.exp(mean), "val_accuracy": total_correct / max(total_count, 1)}
-
-
 # --------------------------------------------------------------------------- trainer
-
-
-@dataclass
-class StepTerms:
-    """What a plug-in adds to one training step.
-
-    forward_kwargs: extra arguments of :func:`reference.model.forward`
-        (``attn_bias``, ``temperature`` ...).
-    extra_loss: ``activations -> (value, {hook name: gradient})``, a penalty
-        on recorded activations whose gradients enter the backward pass.
-    record: metric values to add to this step's metrics line.
-    """
-
-    forward_kwargs: dict = field(default_factory=dict)
-    extra_loss: Callable | None = None
-    record: dict = field(default_factory=dict)
-
-
-class TrainingPlugin(Protocol):
-    """A mechanism that shapes training without forking the loop (LOC's dial, say).
-
-    ``step_terms`` is called once per step with the batch and the trainer's
-    checkpointed generator (draw from it, never from global state, so runs
-    stay deterministic and resumable). ``eval_kwargs`` gives the forward
-    arguments used for validation batches.
-    """
-
-    def step_terms(self, step: int, batch: Batch, generator: np.random.Generator) -> StepTerms: ...
-
-    def eval_kwargs(self, batch: Batch) -> dict: ...
 
 
 @dataclass
@@ -238,17 +153,22 @@ class Trainer:
     ``step`` counts completed updates. No wall-clock times are written, so
     equal seeds give byte-identical files.
 
-    ``plugin`` (optional, a :class:`TrainingPlugin`) lets a mechanism add
-    forward arguments and a penalty to every step.
+    ``plugins``: the :class:`~reference.plugins.TrainingPlugin` objects that add
+    forward arguments and penalties to every step; their terms add up
+    (:func:`reference.plugins.combine_terms`). None (the default) means the
+    plug-ins the run's config switches on, from the mechanism registry
+    (:func:`reference.mechanisms.plugins_for`); ``[]`` trains the plain model.
     """
 
-    def __init__(self, run: RunConfig, run_dir: str | Path, *, progress: bool = True, plugin: TrainingPlugin | None = None):
+    def __init__(
+        self, run: RunConfig, run_dir: str | Path, *, progress: bool = True, plugins: Sequence[TrainingPlugin] | None = None
+    ):
         """A fresh run: derived fields filled in, parameters initialised from ``train.seed``."""
         self.run = prepare_run(run)
         t = self.run.train
         self.run_dir = Path(run_dir)
         self.progress = progress
-        self.plugin = plugin
+        self.plugins = plugins_for(self.run) if plugins is None else list(plugins)
         self.params = init_params(self.run.model, seed=t.seed)
         self.optimizer = AdamW.for_params(self.params, t.weight_decay, beta1=t.beta1, beta2=t.beta2, eps=t.adam_eps)
         self.step = 0
@@ -258,13 +178,15 @@ class Trainer:
         self._setup_data()
 
     @classmethod
-    def resume(cls, run_dir: str | Path, *, progress: bool = True, plugin: TrainingPlugin | None = None) -> Trainer:
+    def resume(
+        cls, run_dir: str | Path, *, progress: bool = True, plugins: Sequence[TrainingPlugin] | None = None
+    ) -> Trainer:
         """Continue the run in ``run_dir`` from its checkpoint, with the config saved there."""
         self = cls.__new__(cls)
         self.run_dir = Path(run_dir)
         self.progress = progress
-        self.plugin = plugin
         self.params, self.run, opt_arrays, state = load_checkpoint(self.run_dir)
+        self.plugins = plugins_for(self.run) if plugins is None else list(plugins)
         self.optimizer = AdamW.from_state(state["optimizer"], opt_arrays)
         self.step = int(state["step"])
         self.generator = rng(0)
@@ -297,7 +219,8 @@ class Trainer:
         save_weights(self.run_dir, self.params, self.run)
 
     def evaluate(self) -> dict:
-        result = evaluate(self.params, self.run, self.val, self.plugin.eval_kwargs if self.plugin else None)
+        kwargs = (lambda batch: combine_forward_kwargs([p.eval_kwargs(batch) for p in self.plugins])) if self.plugins else None
+        result = evaluate(self.params, self.run, self.val, kwargs)
         result["unigram_loss"] = self.unigram
         return result
 
@@ -307,7 +230,7 @@ class Trainer:
         """One update; raises TrainingDiverged (parameters untouched) on a non-finite loss or gradient."""
         t = self.run.train
         batch = self.data.train_batch(self.step, t.batch_size, self.generator)
-        terms = self.plugin.step_terms(self.step, batch, self.generator) if self.plugin else StepTerms()
+        terms = combine_terms([p.step_terms(self.step, batch, self.generator) for p in self.plugins] or [StepTerms()])
         loss, grads, _ = loss_and_grads(
             self.params, self.run.model, batch.inputs, batch.targets, extra_loss=terms.extra_loss, **terms.forward_kwargs
         )

@@ -56,13 +56,13 @@ def test_invalid_config_is_one_line_exit_2(tmp_path, overrides, message):
 
 def test_unknown_preset(tmp_path):
     result = clearform("train", "--preset", "nope", "--out", str(tmp_path / "run"))
-    assert result.returncode == 2 and "--preset: 'nope' is not one of loc_sweep" in result.stderr
+    assert result.returncode == 2 and "--preset: 'nope' is not one of locality_sweep" in result.stderr
 
 
 def test_preset_then_config_overrides(tmp_path):
     from reference.cli import load_config_file
 
-    run = load_config_file(write_config(tmp_path, {"train": {"steps": 7}}), "loc_tiny")
+    run = load_config_file(write_config(tmp_path, {"train": {"steps": 7}}), "locality_tiny")
     assert (run.model.d_model, run.train.steps, run.toyworld.rules_per_doc) == (32, 7, 4)
 
 
@@ -114,11 +114,12 @@ def test_proofs_json_keys_and_exit_status():
     rows = json.loads(result.stdout)
     assert rows, "no theorem registered"
     for row in rows:
-        assert {"id", "mechanism", "provenance", "symbolic", "numeric", "examples"} <= set(row)
+        assert {"id", "mechanism", "provenance", "symbolic", "scope", "numeric", "examples"} <= set(row)
         assert row["symbolic"] in ("pass", "fail", "n/a") and row["numeric"] in ("pass", "fail", "n/a")
     table = clearform("proofs", "--examples", "5")
     assert table.returncode == 0
     assert all(row["id"] in table.stdout for row in rows)
+    assert "scope" in table.stdout.splitlines()[0]  # the column that says what a symbolic "pass" covers
 
 
 def test_proofs_exits_1_when_a_check_fails(monkeypatch, capsys):
@@ -127,7 +128,7 @@ def test_proofs_exits_1_when_a_check_fails(monkeypatch, capsys):
 
     false = registry.Theorem(
         id="CORE-99", mechanism="CORE", provenance="[test]", statement="1 = 2 (deliberately false)",
-        symbolic=lambda: False,
+        symbolic=lambda: False, scope="general",
     )
     monkeypatch.setitem(registry._REGISTRY, false.id, false)
     assert main(["proofs", "--mechanism", "CORE", "--examples", "3"]) == 1
@@ -170,7 +171,7 @@ def test_a_locality_section_trains_with_the_dial(tmp_path):
     config = json.loads(json.dumps(TINY))
     config["locality"] = {"lam": 0.6, "train_dial": "fixed"}
     config["model"]["context"] = 64  # the LOC world needs room for its rule region
-    result = clearform("train", "--preset", "loc_tiny", "--config", write_config(tmp_path, config),
+    result = clearform("train", "--preset", "locality_tiny", "--config", write_config(tmp_path, config),
                        "--out", str(tmp_path / "loc"), "--quiet")
     assert result.returncode == 0, result.stderr
     assert "locality dial on" in result.stdout

@@ -12,10 +12,11 @@ from hypothesis import strategies as st
 
 from reference.backend import rng
 from reference.cli import main
-from reference.config import ConfigError, InputError, LocalityConfig, ModelConfig, RunConfig
+from reference.config import ConfigError, InputError, ModelConfig, RunConfig
 from reference.data.toyworld import PRESETS
 from reference.layers.attention import softmax
 from reference.mechanisms.locality import (
+    LocalityConfig,
     LocalityPlugin,
     SolverError,
     check_layout_matches,
@@ -132,7 +133,7 @@ def test_locality_layers_option_and_dial_temperature():
 
 
 def tiny_loc_run(**train) -> RunConfig:
-    preset = json.loads(json.dumps(PRESETS["loc_tiny"]))
+    preset = json.loads(json.dumps(PRESETS["locality_tiny"]))
     overrides = {
         "model": {**preset["model"], "d_model": 16, "n_heads": 2, "context": 48},
         "toyworld": preset["toyworld"],
@@ -146,9 +147,9 @@ def tiny_loc_run(**train) -> RunConfig:
 def test_locality_training_is_deterministic_resumable_and_carried_by_checkpoints(tmp_path):
     run = tiny_loc_run()
     plugin = LocalityPlugin(run.locality, run.model)
-    straight = Trainer(run, tmp_path / "straight", progress=False, plugin=plugin)
+    straight = Trainer(run, tmp_path / "straight", progress=False, plugins=[plugin])
     straight.train()
-    again = Trainer(run, tmp_path / "again", progress=False, plugin=plugin)
+    again = Trainer(run, tmp_path / "again", progress=False, plugins=[plugin])
     again.train()
     metrics = (tmp_path / "straight" / "metrics.jsonl").read_bytes()
     assert metrics == (tmp_path / "again" / "metrics.jsonl").read_bytes()
@@ -156,9 +157,9 @@ def test_locality_training_is_deterministic_resumable_and_carried_by_checkpoints
     lams = [r["lam"] for r in records if "lam" in r]
     assert len(lams) == 6 and set(lams) <= set(LocalityConfig().dial_grid)
     assert all(r["loc_penalty"] >= 0 for r in records if "loc_penalty" in r)
-    first = Trainer(run, tmp_path / "resumed", progress=False, plugin=plugin)
+    first = Trainer(run, tmp_path / "resumed", progress=False, plugins=[plugin])
     first.train(until=3)
-    resumed = Trainer.resume(tmp_path / "resumed", progress=False, plugin=plugin)
+    resumed = Trainer.resume(tmp_path / "resumed", progress=False, plugins=[plugin])
     resumed.train()
     assert (tmp_path / "resumed" / "metrics.jsonl").read_bytes() == metrics
     saved = json.loads((tmp_path / "straight" / "config.json").read_text())

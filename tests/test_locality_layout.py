@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from reference.config import LocalityConfig, ToyWorldConfig
-from reference.data.toyworld import ToyWorld, preset_config
+from reference.config import ToyWorldConfig
+from reference.data.toyworld import ToyWorld, pointer_mask, preset_config
 from reference.mechanisms.locality import (
+    LocalityConfig,
     batch_layout,
     text_blocks,
     toy_fields_from_tokens,
@@ -17,8 +18,8 @@ from reference.mechanisms.locality import (
 from reference.train import Batch, shift_targets
 
 WORLDS = {
-    "loc_sweep": preset_config("loc_sweep"),
-    "loc_tiny": preset_config("loc_tiny"),
+    "locality_sweep": preset_config("locality_sweep"),
+    "locality_tiny": preset_config("locality_tiny"),
     "two anchors, three templates, tails": ToyWorldConfig(
         context=96, rules_per_doc=3, queries_per_doc=5, anchor_copies=2, rule_templates=3, label_tail_prob=0.5
     ),
@@ -34,14 +35,19 @@ def test_locality_a1_on_tokens_reproduces_the_toy_world_fields(name):
     assert np.array_equal(fields.target_block, docs.target_block)
     assert np.array_equal(fields.rule_row, docs.rule_row)
     assert np.array_equal(fields.value_pos, docs.value_pos)
+    anchors = np.isin(docs.tokens, world.anchor_ids)
     for kind in ("value", "anchor", "block"):
-        assert np.array_equal(fields.pointer_mask(kind), docs.pointer_mask(kind)), kind
+        mask = pointer_mask(kind, *fields, world.config.anchor_copies)
+        assert np.array_equal(mask, docs.pointer_mask(kind)), kind
+    # the anchor targets are exactly the anchor tokens of each rule row's block
+    in_block = docs.rule_row[:, :, None] & (fields.block_id[:, None, :] == fields.target_block[:, :, None])
+    assert np.array_equal(pointer_mask("anchor", *fields, world.config.anchor_copies), in_block & anchors[:, None, :])
     assert docs.rule_row.sum() > 64 * 2  # the check is not vacuous
 
 
 @pytest.mark.parametrize("pointer_target", ["value", "anchor", "block"])
 def test_locality_layouts_from_tokens_and_from_ground_truth_agree(pointer_target):
-    world = ToyWorld(preset_config("loc_tiny"))
+    world = ToyWorld(preset_config("locality_tiny"))
     docs = world.documents(16, data_seed=0)
     cfg = LocalityConfig(pointer_target=pointer_target)
     a, b = toy_layout(docs, cfg), toy_layout_from_tokens(docs.tokens, world, cfg)
@@ -51,7 +57,7 @@ def test_locality_layouts_from_tokens_and_from_ground_truth_agree(pointer_target
 
 def test_locality_training_batch_layout_covers_the_inputs_positions():
     """The model reads tokens[:, :T−1]: the layout is sliced to match, rule rows keep their targets."""
-    world = ToyWorld(preset_config("loc_tiny"))
+    world = ToyWorld(preset_config("locality_tiny"))
     docs = world.documents(8, data_seed=1)
     batch = Batch(*shift_targets(docs.tokens, docs.valid), docs)
     layout = batch_layout(batch)

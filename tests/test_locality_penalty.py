@@ -14,9 +14,10 @@ from gradcheck import assert_grads_match  # noqa: E402  (tests/ is on sys.path)
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reference.config import LocalityConfig, ModelConfig
+from reference.config import ModelConfig
 from reference.layers.loss import cross_entropy_forward
 from reference.mechanisms.locality import (
+    LocalityConfig,
     dial_kwargs,
     group_penalty,
     group_penalty_backward,

@@ -7,9 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from reference.config import InputError, LocalityConfig, ModelConfig, ToyWorldConfig
+from reference.config import InputError, ModelConfig, ToyWorldConfig
 from reference.data.toyworld import ToyWorld, preset_config
 from reference.mechanisms.locality import (
+    LocalityConfig,
     anchor_surprisal_bits,
     enforce,
     generate_dialled,
@@ -22,7 +23,7 @@ from reference.mechanisms.locality import (
 )
 from reference.model import forward, init_params
 
-WORLD = ToyWorld(preset_config("loc_tiny"))
+WORLD = ToyWorld(preset_config("locality_tiny"))
 
 
 def a_document(index: int = 0):
@@ -157,3 +158,40 @@ def test_locality_enforcement_uses_at_most_k_tries_and_abstains():
     assert sum(r.abstained for r in abstained) == 5
     first = enforce(lambda k: "good", lambda out: True, 3)
     assert first.tries == 1
+
+
+@pytest.mark.parametrize("max_retries", [1, 2, 3, 7])
+def test_locality_enforcement_makes_exactly_k_tries_when_every_check_fails(max_retries):
+    calls = []
+
+    def generate(k):
+        calls.append(k)
+        return f"try {k}"
+
+    checked = []
+    result = enforce(generate, lambda out: checked.append(out) or False, max_retries=max_retries)
+    assert calls == list(range(max_retries))  # exactly K generator calls, tries 0 … K − 1
+    assert checked == [f"try {k}" for k in range(max_retries)]  # every output was checked once
+    assert (result.output, result.tries, result.abstained) == (None, max_retries, True)
+
+
+@pytest.mark.parametrize("max_retries, success", [(1, 1), (3, 1), (3, 2), (3, 3), (5, 5), (7, 4)])
+def test_locality_enforcement_stops_at_the_first_accepted_try(max_retries, success):
+    calls = []
+
+    def generate(k):
+        calls.append(k)
+        return k + 1  # the output is the try's 1-based number
+
+    result = enforce(generate, lambda out: out >= success, max_retries=max_retries)
+    assert calls == list(range(success))  # success on try k: exactly k calls
+    assert (result.output, result.tries, result.abstained) == (success, success, False)
+    assert result.tries == len(calls)
+
+
+@pytest.mark.parametrize("max_retries", [1, 2, 5])
+def test_locality_enforcement_never_accepts_a_try_past_k(max_retries):
+    """Acceptable only on try K + 1 (index K): enforce must abstain after K tries, never make the extra one."""
+    calls = []
+    result = enforce(lambda k: calls.append(k) or k, lambda out: out == max_retries, max_retries=max_retries)
+    assert calls == list(range(max_retries)) and result.abstained and result.tries == max_retries

@@ -1,16 +1,15 @@
-"""The λ sweep (spec §6.4): E1–E6 on ``loc_tiny`` in the default run; the full preset on request.
+"""The λ sweep (spec §6.4): E1–E6 on ``locality_tiny`` in the default run; the full preset on request.
 
 One module-scoped sweep (3 seeds × 150 steps, 64 held-out documents, about a minute on
-two cores) is shared by the tests. The full default sweep (``loc_sweep``, 800 steps, 3
+two cores) is shared by the tests. The full default sweep (``locality_sweep``, 800 steps, 3
 seeds, just under 10 minutes on two cores) would take the whole project's test budget,
-so it runs only with ``CLEARFORM_FULL_SWEEP=1``.
+so it runs only under ``pytest -m slow`` (see ``conftest.py``).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 
 import numpy as np
 import pytest
@@ -22,15 +21,15 @@ from reference.mechanisms.locality import (
     SWEEP_KEYS,
     SweepSettings,
     batch_layout,
-    bias_dial_closed_form,
     dial_kwargs,
+    layer0_closed_form_mismatches,
     run_sweep,
     sweep_eval_batches,
 )
 from reference.metrics import row_entropy_bits
 from reference.model import run_with_cache
 
-TINY = SweepSettings(preset="loc_tiny", seeds=(0, 1, 2), steps=150, eval_docs=64)
+TINY = SweepSettings(preset="locality_tiny", seeds=(0, 1, 2), steps=150, eval_docs=64)
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +61,7 @@ def test_locality_sweep_e5_schema_and_files(tiny_sweep):
     assert isinstance(rows, list) and len(rows) == len(LOC_GRID) * 3
     for row in rows:
         assert set(SWEEP_KEYS) <= set(row) and row["mode"] == "redial"
-        assert all(isinstance(row[k], float) for k in ("entropy_bits", "pointer_fidelity", "val_perplexity", "accuracy"))
+        assert all(isinstance(row[k], float) for k in ("entropy_bits", "pointer_fidelity", "val_perplexity", "val_accuracy"))
     assert sorted({r["lambda"] for r in rows}) == list(LOC_GRID) and {r["seed"] for r in rows} == {0, 1, 2}
     for name in ("sweep.png", "sweep.md", "sweep.html", "config.json"):
         assert (result.out / name).stat().st_size > 0
@@ -83,26 +82,33 @@ def trained(result, seed: int = 0):
     return params, run, run.model.replace(dtype="float64")
 
 
-def test_locality_sweep_e3_layer0_redials_exactly_as_the_closed_forms_say(tiny_sweep):
-    """Layer 0's scores do not depend on λ: its pattern at every λ follows T4(a), T5(d), T6(a) from the λ = 0 scores."""
+def test_locality_sweep_e3_is_checked_on_every_layer0_row_of_every_row_of_the_table(tiny_sweep):
+    """The sweep itself checks E3 on every biased and rule row of layer 0, at every λ and seed."""
+    result, printed = tiny_sweep
+    assert all(row["e3_rows"] > 0 and row["e3_violations"] == 0 for row in result.rows)
+    assert len({row["e3_rows"] for row in result.rows if row["seed"] == 0}) == 1  # the same rows at every λ
+    assert "[ok  ] E3" in printed
+
+
+def test_locality_sweep_e3_premise_holds_and_its_check_can_fail(tiny_sweep):
+    """E3's premise: layer 0's scores do not depend on λ. Its check passes at the true shift λβ and
+    fails on most rows at a shift off by one part in a million."""
     result, _ = tiny_sweep
     params, run, model = trained(result)
     batch = sweep_eval_batches(run, TINY)[0][0]
     layout = batch_layout(batch, run.locality)
     names = ["blocks.0.attn.scores", "blocks.0.attn.pattern"]
     _, at_zero = run_with_cache(params, model, batch.inputs, names=names)
-    biased = np.broadcast_to(layout.biased_rows[:, None, :], at_zero["blocks.0.attn.pattern"].shape[:3])
-    rule = np.broadcast_to(layout.rule_row[:, None, :], biased.shape)
     for lam in LOC_GRID:
         _, acts = run_with_cache(params, model, batch.inputs, names=names, **dial_kwargs(layout, lam, run.locality, 2))
-        assert np.array_equal(acts["blocks.0.attn.scores"], at_zero["blocks.0.attn.scores"])
-        pattern = acts["blocks.0.attn.pattern"]
-        closed = bias_dial_closed_form(at_zero["blocks.0.attn.scores"], layout, lam * run.locality.bias_max)
-        eps = np.einsum("bhij,bij->bhi", pattern, layout.off.astype(float))
-        pf = np.einsum("bhij,bij->bhi", pattern, layout.pointer_mask.astype(float))
-        assert np.allclose(eps[biased], closed["eps"][biased], rtol=1e-9, atol=1e-300)
-        assert np.allclose(row_entropy_bits(pattern)[0][biased], closed["entropy"][biased], rtol=1e-9, atol=1e-12)
-        assert np.allclose(pf[rule], closed["pf"][rule], rtol=1e-9, atol=1e-300)
+        z, pattern = acts["blocks.0.attn.scores"], acts["blocks.0.attn.pattern"]
+        assert np.array_equal(z, at_zero["blocks.0.attn.scores"])
+        h, shift = row_entropy_bits(pattern)[0], lam * run.locality.bias_max
+        made, wrong = layer0_closed_form_mismatches(z, pattern, h, layout, shift, 1.0)
+        assert made > 0 and wrong == 0
+        if lam > 0:
+            made, wrong = layer0_closed_form_mismatches(z, pattern, h, layout, shift * (1 + 1e-6), 1.0)
+            assert wrong > made // 4, (lam, made, wrong)
 
 
 def test_locality_sweep_e6_lambda_zero_is_the_foundation(tiny_sweep):
@@ -119,7 +125,7 @@ def test_locality_sweep_text_file_gives_null_pointer_metrics(tmp_path, capsys):
     text = tmp_path / "corpus.txt"
     text.write_text("The cat sat. A dog ran! Why? Héllo wörld.\nNew line here. " * 60, encoding="utf-8")
     out = tmp_path / "text"
-    code = main(["locality", "sweep", "--out", str(out), "--text", str(text), "--preset", "loc_tiny", "--steps", "5",
+    code = main(["locality", "sweep", "--out", str(out), "--text", str(text), "--preset", "locality_tiny", "--steps", "5",
                  "--seeds", "0", "--lambdas", "0", "1", "--eval-docs", "8", "--quiet"])
     printed = capsys.readouterr().out
     assert code == 0
@@ -133,7 +139,7 @@ def test_locality_sweep_text_file_gives_null_pointer_metrics(tmp_path, capsys):
 
 def test_locality_sweep_retrain_and_both_modes_write_rows_per_mode(tmp_path, capsys):
     out = tmp_path / "both"
-    code = main(["locality", "sweep", "--out", str(out), "--mode", "both", "--preset", "loc_tiny", "--steps", "4",
+    code = main(["locality", "sweep", "--out", str(out), "--mode", "both", "--preset", "locality_tiny", "--steps", "4",
                  "--seeds", "3", "--lambdas", "0", "1", "--eval-docs", "8", "--no-probe", "--quiet"])
     assert code == 0
     rows = json.loads((out / "sweep.json").read_text())
@@ -150,17 +156,16 @@ def test_locality_sweep_progressive_schedule_uses_the_deep_preset():
 
     settings = SweepSettings(schedule="progressive", schedule_power=3.0)
     run = sweep_run_config(settings, 0)
-    assert settings.used_preset == "loc_deep" and run.model.n_layers == 4
+    assert settings.used_preset == "locality_deep" and run.model.n_layers == 4
     assert (run.locality.layer_schedule, run.locality.schedule_power) == ("progressive", 3.0)
     assert run.train.lr == 3e-3 and run.train.weight_decay == 0.01 and run.train.warmup == 50 and run.train.grad_clip == 1.0
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(os.environ.get("CLEARFORM_FULL_SWEEP") != "1", reason="full sweep (~10 min): set CLEARFORM_FULL_SWEEP=1")
+@pytest.mark.slow(selected_only=True)
 def test_locality_full_default_sweep(tmp_path):
     result = run_sweep(SweepSettings(), tmp_path, progress=False, log=None)
     entropy, fidelity = means(result, "entropy_bits"), means(result, "pointer_fidelity")
     assert all(b <= a for a, b in zip(entropy, entropy[1:])) and entropy[0] > entropy[-1]
     assert all(b >= a for a, b in zip(fidelity, fidelity[1:])) and fidelity[-1] > fidelity[0]
-    assert all(row["bound_violations"] == 0 for row in result.rows)
+    assert all(row["bound_violations"] == 0 and row["e3_violations"] == 0 for row in result.rows)
     assert result.seconds < 600

@@ -1,7 +1,8 @@
 """The CORE theorems hold, and the registry can tell a true theorem from a false one.
 
 The example count follows the Hypothesis profile: at least 30 (the default
-``dev`` run stays fast), more under ``--hypothesis-profile ci`` / ``thorough``.
+``dev`` run stays fast), more under ``--hypothesis-profile ci`` / ``thorough``;
+every theorem must run exactly that many.
 """
 
 from __future__ import annotations
@@ -9,12 +10,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import sympy as sp
-from hypothesis import settings
+from hypothesis import assume, settings
 from hypothesis import strategies as st
 
 import proofs
-from proofs.core import ShiftCase, assert_close, softmax_formula
+from proofs.core import ShiftCase, softmax_formula
 from proofs.registry import NumericCheck, Theorem, TheoremResult, all_theorems, get, register, run_all, run_theorem
+from proofs.toolkit import assert_close
 from reference.layers.attention import softmax
 from reference.metrics import entropy
 
@@ -37,6 +39,7 @@ def _theorem(**overrides) -> Theorem:
         "mechanism": "CORE",
         "provenance": "[test]",
         "statement": "a statement under test",
+        "scope": "general",
         "symbolic": lambda: True,
         "numeric": NumericCheck(check=lambda example: None, strategy=st.integers()),
     }
@@ -55,8 +58,9 @@ def test_every_core_theorem_is_registered():
 def test_core_theorem_passes(core_results, theorem_id):
     result = core_results[theorem_id]
     assert (result.symbolic, result.numeric, result.message) == ("pass", "pass", ""), result.message
-    assert 1 <= result.examples <= _examples()
+    assert result.examples == _examples()  # every requested example ran
     assert result.provenance == "[standard]"
+    assert result.scope == get(theorem_id).scope
 
 
 def test_run_all_filters_by_mechanism(core_results):
@@ -68,8 +72,9 @@ def test_run_all_filters_by_mechanism(core_results):
 
 def test_result_row_has_exactly_the_table_keys(core_results):
     row = core_results["CORE-1"].as_dict()
-    assert list(row) == ["id", "mechanism", "provenance", "symbolic", "numeric", "examples"]
+    assert list(row) == ["id", "mechanism", "provenance", "symbolic", "scope", "numeric", "examples"]
     assert row["id"] == "CORE-1" and row["symbolic"] == "pass" and isinstance(row["examples"], int)
+    assert row["scope"] == "general"
 
 
 # --------------------------------------------------------------------------- the registry
@@ -95,11 +100,40 @@ def test_get_names_the_known_ids_for_an_unknown_one():
         ({"provenance": "standard"}, "provenance"),
         ({"statement": "two\nlines"}, "statement"),
         ({"symbolic": None, "numeric": None}, "check"),
+        ({"scope": "proved"}, "scope"),
+        ({"scope": "lemma:"}, "scope"),  # a lemma must say which
+        ({"scope": "instance:  "}, "scope"),
+        ({"scope": "General"}, "scope"),
+        ({"scope": "instance: n = 5\nand more"}, "scope"),
+        ({"scope": "none"}, "scope"),  # a symbolic check with no scope
+        ({"symbolic": None}, "scope"),  # no symbolic check, yet scope "general"
+        ({"symbolic": None, "scope": "lemma: a step"}, "scope"),
     ],
 )
 def test_malformed_theorems_are_rejected(overrides, field):
     with pytest.raises(ValueError, match=field):
         _theorem(**overrides)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"scope": "general"},
+        {"scope": "lemma: the per-block step"},
+        {"scope": "instance: n = 5"},
+        {"symbolic": None, "scope": "none"},
+    ],
+)
+def test_each_scope_form_is_accepted_and_reported(overrides):
+    result = run_theorem(_theorem(**overrides), examples=3)
+    assert result.scope == overrides["scope"] and result.as_dict()["scope"] == overrides["scope"]
+
+
+def test_core_scopes_say_what_the_symbolic_part_proves():
+    scopes = {t.id: t.scope for t in all_theorems() if t.mechanism == "CORE"}
+    # GELU's gap bound is evaluated at one stationary point, causality at T ≤ 5: neither is "general".
+    assert scopes["CORE-5"].startswith("lemma: ") and scopes["CORE-8"] == "instance: lengths T = 1 … 5"
+    assert all(scopes[f"CORE-{k}"] == "general" for k in (1, 2, 3, 4, 6, 7))
 
 
 def test_numeric_counts_the_examples_it_ran():
@@ -108,11 +142,22 @@ def test_numeric_counts_the_examples_it_ran():
     assert result.examples == len(seen) == 17 and result.numeric == "pass"
 
 
+def test_numeric_does_not_count_examples_an_assumption_rejected():
+    ran = []
+
+    def even_only(example: int) -> None:
+        assume(example % 2 == 0)  # rejects about half; Hypothesis draws others in their place
+        ran.append(example)
+
+    result = run_theorem(_theorem(numeric=NumericCheck(check=even_only, strategy=st.integers())), examples=17)
+    assert result.numeric == "pass" and result.examples == len(ran) == 17
+
+
 def test_n_a_when_a_check_is_absent():
     result = run_theorem(_theorem(numeric=None), examples=5)
     assert (result.symbolic, result.numeric, result.examples) == ("pass", "n/a", 0)
-    result = run_theorem(_theorem(symbolic=None), examples=5)
-    assert (result.symbolic, result.numeric) == ("n/a", "pass")
+    result = run_theorem(_theorem(symbolic=None, scope="none"), examples=5)
+    assert (result.symbolic, result.scope, result.numeric) == ("n/a", "none", "pass")
 
 
 # --------------------------------------------------------------------------- checks can fail
@@ -125,7 +170,7 @@ def _false_shift_check(case: ShiftCase) -> None:
 
 def test_a_false_numeric_theorem_fails():
     strategy = get("CORE-1").numeric.strategy
-    false = _theorem(symbolic=None, numeric=NumericCheck(check=_false_shift_check, strategy=strategy))
+    false = _theorem(symbolic=None, scope="none", numeric=NumericCheck(check=_false_shift_check, strategy=strategy))
     result = run_theorem(false, examples=_examples())
     assert result.numeric == "fail" and not result.passed
     assert "softmax(z + c) vs softmax(z) + c" in result.message and "falsifying example" in result.message

@@ -39,7 +39,7 @@ def test_bytes_vocabulary_and_invalid_utf8():
         tok.decode(np.array([1.5]))
 
 
-@pytest.mark.parametrize("preset", ["neu", "loc_sweep", "msma_toy"])
+@pytest.mark.parametrize("preset", ["neurons", "locality_sweep", "msma_toy"])
 def test_words_round_trip_every_token_and_documents(preset):
     world = world_from_preset(preset)
     tok = WordTokenizer(world)

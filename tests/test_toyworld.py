@@ -66,7 +66,7 @@ def batch_digest(batch: ToyBatch) -> str:
 
 
 @given(
-    config=st.sampled_from([ToyWorldConfig(), RICH, preset_config("loc_tiny"), preset_config("msma_tiny")]),
+    config=st.sampled_from([ToyWorldConfig(), RICH, preset_config("locality_tiny"), preset_config("msma_tiny")]),
     n=st.integers(0, 5),
     start=st.integers(0, 10**6),
     data_seed=st.integers(0, 2**40),
@@ -144,9 +144,9 @@ def _base_of(config: ToyWorldConfig) -> ToyWorldConfig:
 
 @pytest.mark.parametrize(
     "config,crowded",
-    [(preset_config("loc_sweep"), False), (preset_config("loc_tiny"), True), (preset_config("vds"), True),
+    [(preset_config("locality_sweep"), False), (preset_config("locality_tiny"), True), (preset_config("vds"), True),
      (RICH.replace(n_synonyms=1), True)],
-    ids=["loc_sweep", "loc_tiny", "vds", "rich"],
+    ids=["locality_sweep", "locality_tiny", "vds", "rich"],
 )
 def test_t2_options_move_no_id_and_keep_topics_and_sentence_prefixes(config, crowded):
     world, base = ToyWorld(config), ToyWorld(_base_of(config))
@@ -326,7 +326,7 @@ def check_fields_match_tokens(world: ToyWorld, batch: ToyBatch) -> None:
         assert not has_tail.any()
 
 
-@pytest.mark.parametrize("name", ["neu", "loc_sweep", "loc_tiny", "vds", "msma_tiny"])
+@pytest.mark.parametrize("name", ["neurons", "locality_sweep", "locality_tiny", "vds", "msma_tiny"])
 def test_t3_preset_fields_match_tokens(name):
     world = world_from_preset(name)
     check_fields_match_tokens(world, world.documents(120, 0, "heldout", 3))
@@ -408,7 +408,7 @@ def test_world_vocabulary_layout_and_surfaces():
 
 
 def test_world_loc_section_and_verbalisers():
-    world = world_from_preset("loc_sweep")
+    world = world_from_preset("locality_sweep")
     assert world.vocab[371:].tolist() == (
         [f"<R{s}>" for s in range(4)] + [f"k{k:02d}" for k in range(32)] + [f"v{v:02d}" for v in range(32)]
     )
@@ -433,7 +433,7 @@ def test_world_is_cached_pure_and_picklable():
 
 # --------------------------------------------------------------------------- presets (§6)
 
-EXPECTED_V = {"loc_sweep": 439, "loc_tiny": 439, "loc_deep": 439, "neu": 371, "vds": 371, "toy": 371,
+EXPECTED_V = {"locality_sweep": 439, "locality_tiny": 439, "locality_deep": 439, "neurons": 371, "vds": 371, "ddc": 371,
               "msma_toy": 1043, "msma_tiny": 1043}
 
 
@@ -449,16 +449,16 @@ def test_presets_are_valid_run_configs_with_the_worlds_vocabulary(name):
 
 def test_preset_table_values():
     m = {name: PRESETS[name]["model"] for name in PRESETS}
-    assert (m["loc_sweep"]["n_layers"], m["loc_sweep"]["d_model"], m["loc_sweep"]["context"]) == (2, 64, 128)
-    assert m["loc_deep"]["n_layers"] == 4 and m["loc_tiny"]["d_model"] == 32
-    assert m["neu"]["d_mlp"] == m["vds"]["d_mlp"] == 256 and m["msma_toy"]["d_mlp"] == 128
+    assert (m["locality_sweep"]["n_layers"], m["locality_sweep"]["d_model"], m["locality_sweep"]["context"]) == (2, 64, 128)
+    assert m["locality_deep"]["n_layers"] == 4 and m["locality_tiny"]["d_model"] == 32
+    assert m["neurons"]["d_mlp"] == m["vds"]["d_mlp"] == 256 and m["msma_toy"]["d_mlp"] == 128
     assert (m["msma_tiny"]["n_layers"], m["msma_tiny"]["d_model"], m["msma_tiny"]["n_heads"]) == (3, 16, 2)
-    assert (m["toy"]["n_heads"], m["toy"]["d_head"]) == (1, 8)
+    assert (m["ddc"]["n_heads"], m["ddc"]["d_head"]) == (1, 8)
     steps = {name: PRESETS[name]["train"]["steps"] for name in PRESETS}
-    assert steps == {"loc_sweep": 800, "loc_tiny": 150, "loc_deep": 800, "neu": 600, "vds": 600, "toy": 3000,
+    assert steps == {"locality_sweep": 800, "locality_tiny": 150, "locality_deep": 800, "neurons": 600, "vds": 600, "ddc": 3000,
                      "msma_toy": 600, "msma_tiny": 150}
-    assert preset_config("loc_tiny").sentences_per_doc == (2, 4)
-    assert preset_config("vds").label_tail_prob == 0.3 and preset_config("neu") == ToyWorldConfig()
+    assert preset_config("locality_tiny").sentences_per_doc == (2, 4)
+    assert preset_config("vds").label_tail_prob == 0.3 and preset_config("neurons") == ToyWorldConfig()
 
 
 def test_msma_tiny_documents_are_prefixes_of_msma_toy():
@@ -648,7 +648,7 @@ def literal_document(world: ToyWorld, split: int, data_seed: int, i: int) -> lis
     return words + ["<eos>"]
 
 
-@pytest.mark.parametrize("config", [ToyWorldConfig(), RICH, preset_config("loc_tiny"), preset_config("msma_toy"),
+@pytest.mark.parametrize("config", [ToyWorldConfig(), RICH, preset_config("locality_tiny"), preset_config("msma_toy"),
                                     ToyWorldConfig(n_topics=5, lemmas_per_topic=40 // 5, sentences_per_doc=(1, 3))])
 def test_draw_order_is_the_spec_read_literally(config):
     world = ToyWorld(config)

@@ -13,8 +13,8 @@ from reference.config import ToyWorldConfig
 from reference.data.toyworld import ToyWorld, world_from_preset
 from reference.tokenizer import WordTokenizer
 
-# One world per distinct preset world (loc_deep shares loc_sweep's, toy shares neu's).
-PRESET_WORLDS = ["loc_sweep", "loc_tiny", "neu", "vds", "msma_toy", "msma_tiny"]
+# One world per distinct preset world (locality_deep shares locality_sweep's, toy shares neu's).
+PRESET_WORLDS = ["locality_sweep", "locality_tiny", "neurons", "vds", "msma_toy", "msma_tiny"]
 N_DOCS = 2000
 
 
@@ -130,7 +130,7 @@ def test_t4_hand_written_sentences():
 
 
 def test_t4_markers_and_odd_input_are_rejected():
-    world = world_from_preset("loc_sweep")
+    world = world_from_preset("locality_sweep")
     tok = WordTokenizer(world)
     assert not world.grammatical(tok.encode("? k00 v00 ."))
     assert not world.grammatical(tok.encode("<R0> k00 v00 ;"))

@@ -214,7 +214,7 @@ def test_t5_bigram_zeros(config):
 
 
 def test_t6_neu_corpus_holds_every_content_token_and_preferences_peak():
-    world = world_from_preset("neu")
+    world = world_from_preset("neurons")
     batch = world.documents(2400, 10_000, "heldout")  # NEU's corpus: heldout, seed + 10,000
     n_docs = int(np.searchsorted(np.cumsum(batch.length), 100_000)) + 1  # first 100,000 valid positions
     tokens = batch.tokens[:n_docs][batch.valid[:n_docs]]
@@ -232,7 +232,7 @@ def test_t6_neu_corpus_holds_every_content_token_and_preferences_peak():
         assert table[verb].argmax() == noun and table[verb, noun] > 2 * np.sort(table[verb])[-2]
 
 
-@pytest.mark.parametrize("preset", ["loc_sweep", "loc_tiny"])
+@pytest.mark.parametrize("preset", ["locality_sweep", "locality_tiny"])
 def test_t6_loc_presets_have_enough_rule_rows(preset):
     batch = world_from_preset(preset).documents(1000, 0)
     assert batch.rule_row.sum(axis=1).mean() >= 3.5
@@ -261,7 +261,7 @@ def test_t6_default_documents_match_the_spec_figures():
     batch = ToyWorld().documents(4000, 0)
     assert batch.length.mean() == pytest.approx(44.5, abs=0.7)
     assert (batch.n_sentences == batch.n_planned).mean() == pytest.approx(0.95, abs=0.015)
-    tiny = world_from_preset("loc_tiny").documents(2000, 0)
+    tiny = world_from_preset("locality_tiny").documents(2000, 0)
     assert (tiny.query_pos >= 0).sum(axis=1).mean() == pytest.approx(3.9, abs=0.1)
 
 

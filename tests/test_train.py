@@ -144,3 +144,53 @@ def test_unigram_loss_is_entropy_of_targets():
     targets = np.array([[0, 0, 1, -1]])
     p = np.array([2 / 3, 1 / 3])
     assert unigram_loss([Batch(targets, targets)]) == pytest.approx(-(p * np.log(p)).sum())
+
+
+def test_evaluate_takes_forward_arguments_and_observers():
+    """evaluate(): a mechanism's per-batch forward arguments change the result; observe sees every batch."""
+    from reference.evaluation import evaluate
+    from reference.model import init_params
+    from reference.train import make_data, prepare_run
+
+    run = prepare_run(tiny_run())
+    params = init_params(run.model, seed=0)
+    batches = make_data(run).val_batches(2, 3)
+    plain = evaluate(params, run, batches)
+    assert evaluate(params, run, batches, lambda batch: {}) == plain
+    seen = []
+
+    def observe(batch, logits, acts, hits):
+        seen.append((batch, set(acts), int(hits.sum())))
+
+    t = batches[0].inputs.shape[1]
+    only_first = np.where(np.arange(t)[None, :] > 0, -1e9, 0.0)[None, None]  # every query attends to position 0 only
+    biased = evaluate(params, run, batches, lambda batch: {"attn_bias": only_first}, names=["blocks.0.attn.pattern"],
+                      observe=observe)
+    assert biased["val_loss"] != plain["val_loss"]
+    assert [b for b, _, _ in seen] == batches and all(names == {"blocks.0.attn.pattern"} for _, names, _ in seen)
+    counted = sum(int((b.targets != -1).sum()) for b in batches)
+    assert sum(h for _, _, h in seen) == round(biased["val_accuracy"] * counted)
+
+
+def test_generate_takes_forward_arguments_per_step():
+    from reference.model import generate, init_params
+
+    run = tiny_run()
+    config = run.model.replace(vocab_size=40, dtype="float64", init_std=0.5)  # large weights: attention matters
+    params = init_params(config, seed=3)
+    windows = []
+
+    def none(window):
+        windows.append(window.shape[1])
+        return {}
+
+    plain = generate(params, config, [1, 2, 3], 5, temperature=0)
+    assert generate(params, config, [1, 2, 3], 5, temperature=0, forward_kwargs=none) == plain
+    assert windows == [3, 4, 5, 6, 7]  # called once per step, with the tokens so far
+
+    def first_only(window):
+        t = window.shape[1]
+        return {"attn_bias": np.where(np.arange(t)[None, :] > 0, -np.inf, 0.0)[None, None]}
+
+    steered = generate(params, config, [1, 2, 3], 5, temperature=0, forward_kwargs=first_only)
+    assert steered != plain and steered[:3] == [1, 2, 3]

@@ -116,6 +116,6 @@ def test_locality_training_step_on_the_gpu_matches_numpy():
         results.append((loss, to_host(grads), dict(terms.record)))
     (loss_cpu, grads_cpu, rec_cpu), (loss_gpu, grads_gpu, rec_gpu) = results
     assert abs(loss_cpu - loss_gpu) <= 1e-12 * abs(loss_cpu)
-    assert abs(rec_cpu["loc_penalty"] - rec_gpu["loc_penalty"]) <= 1e-12 * max(1.0, rec_cpu["loc_penalty"])
+    assert abs(rec_cpu["locality_penalty"] - rec_gpu["locality_penalty"]) <= 1e-12 * max(1.0, rec_cpu["locality_penalty"])
     for name, value in grads_gpu.items():
         assert np.allclose(value, grads_cpu[name], rtol=1e-9, atol=1e-12), name

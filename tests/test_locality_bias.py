@@ -156,7 +156,7 @@ def test_locality_training_is_deterministic_resumable_and_carried_by_checkpoints
     records = [json.loads(line) for line in metrics.decode().splitlines()]
     lams = [r["lam"] for r in records if "lam" in r]
     assert len(lams) == 6 and set(lams) <= set(LocalityConfig().dial_grid)
-    assert all(r["loc_penalty"] >= 0 for r in records if "loc_penalty" in r)
+    assert all(r["locality_penalty"] >= 0 for r in records if "locality_penalty" in r)
     first = Trainer(run, tmp_path / "resumed", progress=False, plugins=[plugin])
     first.train(until=3)
     resumed = Trainer.resume(tmp_path / "resumed", progress=False, plugins=[plugin])

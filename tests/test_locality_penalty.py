@@ -121,21 +121,23 @@ def dial_models(draw):
 
 
 @given(
-    dial_models(), seeds, st.integers(1, 3), st.sampled_from([0.2, 0.6, 1.0]),
+    dial_models(), seeds, st.integers(1, 3), st.floats(0.0, 1.0), st.floats(0.1, 20.0), st.floats(0.25, 4.0),
     st.sampled_from(["uniform", "progressive"]), st.sampled_from([0.0, 0.7]), st.sampled_from(["own_block", "none"]),
 )
-def test_locality_model_gradient_with_penalty_bias_and_pointer_loss(config, seed, batch, lam, schedule, mu, free_rows):
-    """CE + κ Σ_ℓ ω_ℓ + μ Ω_ptr under the bias: hand-written backward vs autograd of a pure forward."""
+def test_locality_model_gradient_with_penalty_bias_and_pointer_loss(config, seed, batch, lam, beta, tau, schedule, mu,
+                                                                    free_rows):
+    """CE + κ Σ_ℓ ω_ℓ + μ Ω_ptr under the bias −λ_ℓβ·off and temperature τ: hand-written backward vs autograd."""
     rs = np.random.default_rng(seed)
     params = {k: v + 0.1 * rs.standard_normal(v.shape) for k, v in init_params(config, seed=seed % 1000).items()}
     t = int(rs.integers(2, config.context + 1))
     tokens = rs.integers(0, config.vocab_size, (batch, t))
     targets = rs.integers(-1, config.vocab_size, (batch, t))
-    cfg = LocalityConfig(penalty_max=1.3, bias_max=2.5, pointer_weight=mu, layer_schedule=schedule, schedule_power=3.0,
-                         free_rows=free_rows)
+    cfg = LocalityConfig(penalty_max=1.3, bias_max=beta, temperature=tau, pointer_weight=mu, layer_schedule=schedule,
+                         schedule_power=3.0, free_rows=free_rows)
     layout = random_layout(rs, batch, t, config.causal, free_rows)
     lams = layer_lambdas(lam, config.n_layers, cfg)
     kwargs = dial_kwargs(layout, lam, cfg, config.n_layers, inference=False, lams=lams)
+    assert (tau == 1.0) != ("temperature" in kwargs)  # τ reaches every layer's softmax
 
     loss, ours, _ = loss_and_grads(
         params, config, tokens, targets, extra_loss=locality_loss(layout, lams, cfg, config.n_layers), **kwargs
@@ -164,4 +166,4 @@ def test_locality_extra_loss_records_the_penalty():
     acts = {f"blocks.{i}.attn.pattern": random_pattern(rs, 2, 2, 5, True) for i in range(2)}
     value, grads = extra(acts)
     assert set(grads) == set(acts)
-    assert record["loc_penalty"] == value > 0
+    assert record["locality_penalty"] == value > 0

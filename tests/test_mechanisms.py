@@ -221,7 +221,7 @@ def test_training_with_two_plugins_adds_their_terms(tmp_path):
 
     record = trainer.train_step()
     assert record["loss"] == pytest.approx(ce + dial_value + resid_value, rel=1e-12)
-    assert record["resid_mu"] == 0.3 and record["lam"] == 1.0 and "loc_penalty" in record
+    assert record["resid_mu"] == 0.3 and record["lam"] == 1.0 and "locality_penalty" in record
     # the residual penalty's gradient reached the parameters: they differ from a dial-only step
     only_dial = Trainer(run, tmp_path / "one", progress=False, plugins=[dial])
     only_dial.train_step()

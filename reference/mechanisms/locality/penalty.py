@@ -183,9 +183,9 @@ def locality_loss(
             if d_pattern is not None:
                 grads[name] = d_pattern.astype(pattern.dtype, copy=False)
         if record is not None:
-            record["loc_penalty"] = penalty_total
+            record["locality_penalty"] = penalty_total
             if use_pointer:
-                record["loc_pointer_loss"] = total / cfg.pointer_weight
+                record["locality_pointer_loss"] = total / cfg.pointer_weight
         return total + penalty_total, grads
 
     return extra_loss

@@ -7,6 +7,22 @@ the value and what is accepted, e.g.::
 
     model.n_heads: 3 does not divide d_model 64 (set d_head, or pick a divisor)
 
+Values echoed in a message are cut by :func:`_short` (at most about 80
+characters, never a newline), so a config key holding a newline still gives one
+line and a 50 MB string is not echoed whole.
+
+Limits (issue 9): every int field has an upper bound that no real run
+approaches (the ``MAX_*`` constants below, stated in each section's
+docstring), checked before anything is allocated. A model's parameter count
+(:func:`parameter_count`, exact, computed without building the shapes) is
+checked against :data:`MAX_PARAMETERS` when the :class:`ModelConfig` is built;
+a training step's activation memory (:func:`activation_bytes`, an estimate) is
+checked against :data:`MAX_ACTIVATION_BYTES` by :func:`check_memory`, which
+the CLI calls before training, evaluating or sampling. Both caps can be raised
+through environment variables (``CLEARFORM_MAX_PARAMETERS``,
+``CLEARFORM_MAX_ACTIVATION_BYTES``) rather than config fields, so a saved
+run's config does not depend on the machine it was trained on.
+
 A mechanism keeps its own section class in its package
 (``reference/mechanisms/<slug>/config.py``), built on :class:`ConfigSection`
 and the same ``check_*`` helpers, so every error reads the same way; the
@@ -18,6 +34,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
+import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,15 +49,103 @@ class InputError(ValueError):
     """A runtime input (tokens, a block layout, targets ...) is invalid; one line naming it."""
 
 
+# --------------------------------------------------------------------------- limits
+
+MAX_WIDTH = 2**16
+"""Upper bound of ``model.d_model``, ``d_head``, ``d_mlp``, ``context`` and ``toyworld.context`` (65,536)."""
+MAX_LAYERS = 1024
+"""Upper bound of ``model.n_layers`` and ``model.n_heads``."""
+MAX_VOCAB = 2**24
+"""Upper bound of ``model.vocab_size`` (16,777,216) and of ``model.n_token_types``."""
+MAX_STEPS = 10**9
+"""Upper bound of ``train.steps``, ``warmup``, ``eval_every``, ``checkpoint_every`` and ``log_every``."""
+MAX_BATCH = 2**16
+"""Upper bound of ``train.batch_size`` (65,536)."""
+MAX_EVAL_BATCHES = 10**4
+"""Upper bound of ``train.eval_batches`` and of ``clearform eval --batches``."""
+MAX_EVAL_SEQUENCES = 2**18
+"""Most held-out sequences per evaluation: ``train.eval_batches`` × ``train.batch_size`` (and ``eval --batches`` × it)."""
+MAX_SEED = 2**63 - 1
+"""Upper bound of every seed (``train.seed``, ``toyworld.world_seed``, ``generate --seed``): an int64."""
+MAX_PATH = 4096
+"""Longest accepted ``data.path`` (Linux's PATH_MAX)."""
+
+MAX_PARAMETERS = 2 * 10**9
+"""Default cap on a model's parameter count; raise it with the environment variable ``CLEARFORM_MAX_PARAMETERS``."""
+MAX_ACTIVATION_BYTES = 2**35
+"""Default cap (32 GiB) on the activation estimate of one training step (:func:`activation_bytes`);
+raise it with the environment variable ``CLEARFORM_MAX_ACTIVATION_BYTES``."""
+PARAMETERS_ENV = "CLEARFORM_MAX_PARAMETERS"
+ACTIVATION_ENV = "CLEARFORM_MAX_ACTIVATION_BYTES"
+
+
 # --------------------------------------------------------------------------- helpers
 
 
+class _ShortRepr(reprlib.Repr):
+    """``reprlib`` with a guard for ints too long for ``repr`` (over 4,300 digits raise ValueError)."""
+
+    def repr_int(self, x: int, level: int) -> str:
+        if x.bit_length() > 4000:
+            return f"<int of {x.bit_length()} bits>"
+        return super().repr_int(x, level)
+
+
+_REPR = _ShortRepr()
+_REPR.maxstring = _REPR.maxother = _REPR.maxlong = 60
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxtuple, _REPR.maxdict = 3, 6, 6, 4
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` on one line and at most ``limit`` characters, for error messages.
+
+    Strings keep their quotes and escape newlines (``'a\\nb'``); long strings,
+    deep nestings and long containers are cut with ``...``; an int too long to
+    print is described by its size. Never raises.
+    """
+    try:
+        text = _REPR.repr(value)
+    except Exception:  # a hostile __repr__ or a container of unprintable ints: describe the type only
+        text = f"<{type(value).__name__}>"
+    if not text.isprintable():
+        text = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _key(key: Any) -> str:
+    """A config key for a message: as it is when it is a plain identifier, else its cut repr."""
+    return key if isinstance(key, str) and key.isidentifier() and len(key) <= 80 else _short(key)
+
+
+def _count(n: int) -> str:
+    """A big count readably: ``1.23e+21``, or ``~2^N`` past float range."""
+    try:
+        return f"{float(n):.3g}" if n >= 10**6 else str(n)
+    except OverflowError:
+        return f"~2^{n.bit_length() - 1}"
+
+
+def _env_cap(name: str, default: int) -> int:
+    """The positive int in environment variable ``name``, or ``default`` when unset or empty."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw.replace("_", ""))
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ConfigError(f"{name}: {_short(raw)} is not a positive int (unset it for the default {default})")
+    return value
+
+
 def is_int(value: Any) -> bool:
-    # bool is a subclass of int in Python; a config never means True as 1.
+    """True for an int that is not a bool (a config never means True as 1)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
 def is_number(value: Any) -> bool:
+    """True for an int (not a bool) or a float."""
     return (is_int(value) or isinstance(value, float)) and not isinstance(value, bool)
 
 
@@ -48,7 +154,7 @@ def check_int(section: str, name: str, value: Any, lo: int | None = None, hi: in
     lo_txt = "-inf" if lo is None else str(lo)
     hi_txt = "inf" if hi is None else str(hi)
     if not is_int(value) or (lo is not None and value < lo) or (hi is not None and value > hi):
-        raise ConfigError(f"{section}.{name}: {value!r} is not an int in [{lo_txt}, {hi_txt}]")
+        raise ConfigError(f"{section}.{name}: {_short(value)} is not an int in [{lo_txt}, {hi_txt}]")
 
 
 def check_float(
@@ -72,19 +178,20 @@ def check_float(
     if ok and hi is not None:
         ok = value < hi if hi_open else value <= hi
     if not ok:
-        raise ConfigError(f"{section}.{name}: {value!r} is not a number in {lb}{lo_txt}, {hi_txt}{rb}")
+        raise ConfigError(f"{section}.{name}: {_short(value)} is not a number in {lb}{lo_txt}, {hi_txt}{rb}")
 
 
 def check_choice(section: str, name: str, value: Any, choices: tuple) -> None:
     """Raise ConfigError unless ``value`` is one of ``choices``."""
     if isinstance(value, bool) or value not in choices:
         accepted = " | ".join(repr(c) for c in choices)
-        raise ConfigError(f"{section}.{name}: {value!r} is not one of {accepted}")
+        raise ConfigError(f"{section}.{name}: {_short(value)} is not one of {accepted}")
 
 
 def check_bool(section: str, name: str, value: Any) -> None:
+    """Raise ConfigError unless ``value`` is a bool."""
     if not isinstance(value, bool):
-        raise ConfigError(f"{section}.{name}: {value!r} is not a bool (true or false)")
+        raise ConfigError(f"{section}.{name}: {_short(value)} is not a bool (true or false)")
 
 
 def config_from_dict(cls: type, data: Mapping[str, Any] | None, section: str):
@@ -98,9 +205,9 @@ def config_from_dict(cls: type, data: Mapping[str, Any] | None, section: str):
     if not isinstance(data, Mapping):
         raise ConfigError(f"{section}: expected a JSON object, got {type(data).__name__}")
     names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
+    unknown = sorted(set(data) - names, key=str)
     if unknown:
-        raise ConfigError(f"{section}.{unknown[0]}: unknown key (accepted: {', '.join(sorted(names))})")
+        raise ConfigError(f"{section}.{_key(unknown[0])}: unknown key (accepted: {', '.join(sorted(names))})")
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
     return cls(**values)
 
@@ -150,6 +257,13 @@ class ConfigSection:
 class ModelConfig(ConfigSection):
     """Architecture of the transformer.
 
+    Size bounds (:attr:`SIZE_BOUNDS`): ``vocab_size`` ≤ 2²⁴, ``context``,
+    ``d_model``, ``d_head``, ``d_mlp`` ≤ 2¹⁶, ``n_layers``, ``n_heads`` ≤ 1024,
+    ``n_token_types`` ≤ 2²⁴; and the whole model at most :data:`MAX_PARAMETERS`
+    parameters (2·10⁹; environment variable ``CLEARFORM_MAX_PARAMETERS``
+    raises it), checked before the per-field bounds, so the message of an
+    absurd size carries the estimate.
+
     Defaults describe a small GPT-2-style decoder (pre-LN, learned positions,
     tanh GELU, tied head, causal attention). The BERT family is
     ``norm="post", causal=False, gelu="erf", embed_norm=True,
@@ -197,32 +311,43 @@ class ModelConfig(ConfigSection):
     init_std: float = 0.02
     dtype: str = "float32"
 
+    SIZE_BOUNDS = {
+        "vocab_size": (1, MAX_VOCAB), "context": (1, MAX_WIDTH), "d_model": (1, MAX_WIDTH), "n_layers": (0, MAX_LAYERS),
+        "n_heads": (1, MAX_LAYERS), "d_head": (1, MAX_WIDTH), "d_mlp": (1, MAX_WIDTH), "n_token_types": (0, MAX_VOCAB),
+    }
+
     def validate(self) -> None:
         s = self.SECTION
-        check_int(s, "vocab_size", self.vocab_size, 1)
-        check_int(s, "context", self.context, 1)
-        check_int(s, "d_model", self.d_model, 1)
-        check_int(s, "n_layers", self.n_layers, 0)
-        check_int(s, "n_heads", self.n_heads, 1)
-        if self.d_head is None:
-            if self.d_model % self.n_heads != 0:
-                raise ConfigError(
-                    f"{s}.n_heads: {self.n_heads} does not divide d_model {self.d_model} "
-                    "(pick a divisor, or set d_head)"
-                )
-        else:
-            check_int(s, "d_head", self.d_head, 1)
-        if self.d_mlp is not None:
-            check_int(s, "d_mlp", self.d_mlp, 1)
-        check_choice(s, "norm", self.norm, ("pre", "post"))
+        sizes = {name: getattr(self, name) for name in self.SIZE_BOUNDS}
+        # Types and lower bounds first, then the parameter count (exact, in Python ints: milliseconds even
+        # for n_layers = 2**63), then the per-field upper bounds.
+        for name, (lo, hi) in self.SIZE_BOUNDS.items():
+            value = sizes[name]
+            if (value is not None or name not in ("d_head", "d_mlp")) and not (is_int(value) and value >= lo):
+                check_int(s, name, value, lo, hi)  # raises, naming the whole range
+        if self.d_head is None and self.d_model % self.n_heads != 0:
+            raise ConfigError(
+                f"{s}.n_heads: {self.n_heads} does not divide d_model {_short(self.d_model)} (pick a divisor, or set d_head)"
+            )
         check_bool(s, "bias", self.bias)
         check_bool(s, "tied_head", self.tied_head)
+        check_bool(s, "embed_norm", self.embed_norm)
+        check_bool(s, "final_norm", self.final_norm)
+        cap = _env_cap(PARAMETERS_ENV, MAX_PARAMETERS)
+        count = parameter_count(self)
+        if count > cap:
+            raise ConfigError(
+                f"{s}: {_count(count)} parameters (n_layers {_short(self.n_layers)}, d_model {_short(self.d_model)}, "
+                f"d_mlp {_short(self.mlp_dim)}, vocab_size {_short(self.vocab_size)}, context {_short(self.context)}) "
+                f"is over the cap of {_count(cap)} (raise it with the environment variable {PARAMETERS_ENV})"
+            )
+        for name, (lo, hi) in self.SIZE_BOUNDS.items():
+            if sizes[name] is not None:
+                check_int(s, name, sizes[name], lo, hi)
+        check_choice(s, "norm", self.norm, ("pre", "post"))
         check_bool(s, "causal", self.causal)
         check_choice(s, "gelu", self.gelu, ("tanh", "erf"))
         check_float(s, "ln_eps", self.ln_eps, 0.0, lo_open=True)
-        check_bool(s, "embed_norm", self.embed_norm)
-        check_bool(s, "final_norm", self.final_norm)
-        check_int(s, "n_token_types", self.n_token_types, 0)
         check_float(s, "init_std", self.init_std, 0.0, lo_open=True)
         check_choice(s, "dtype", self.dtype, ("float32", "float64"))
 
@@ -237,6 +362,53 @@ class ModelConfig(ConfigSection):
         return self.d_mlp if self.d_mlp is not None else 4 * self.d_model
 
 
+def parameter_count(model: ModelConfig) -> int:
+    """The exact number of parameters of ``model`` (the sizes of ``reference.model.param_shapes``).
+
+    Computed with Python ints from the sizes alone, never building the shape list, so an absurd
+    ``n_layers`` costs nothing. Used by :class:`ModelConfig` against :data:`MAX_PARAMETERS`.
+    """
+    d, v, t, f = model.d_model, model.vocab_size, model.context, model.mlp_dim
+    hd = model.n_heads * model.head_dim
+    embed = v * d + t * d + model.n_token_types * d + (2 * d if model.embed_norm else 0)
+    block = 4 * d + 4 * d * hd + 2 * d * f + ((3 * hd + d + f + d) if model.bias else 0)
+    final = (2 * d if model.final_norm else 0) + (0 if model.tied_head else d * v)
+    return embed + model.n_layers * block + final
+
+
+def activation_bytes(model: ModelConfig, batch_size: int) -> int:
+    """An estimate of the activation memory (bytes) one training step keeps for the backward pass. [reconstructed]
+
+    Per block, B·T·(6·D + 4·H·d_h + 2·F) values (LayerNorm in/out, q, k, v, the head mix, the MLP
+    before and after GELU, the residuals) plus 2·B·H·T² (attention scores and probabilities); the
+    embedding 2·B·T·D; the head 2·B·T·V (logits and softmax). Times the dtype's item size. A rough
+    upper estimate meant only to refuse absurd sizes before NumPy tries to allocate them.
+    """
+    b, t, d, v, f = batch_size, model.context, model.d_model, model.vocab_size, model.mlp_dim
+    h, hd = model.n_heads, model.n_heads * model.head_dim
+    per_block = b * t * (6 * d + 4 * hd + 2 * f) + 2 * b * h * t * t
+    values = model.n_layers * per_block + 2 * b * t * d + 2 * b * t * v
+    return values * (8 if model.dtype == "float64" else 4)
+
+
+def check_memory(model: ModelConfig, batch_size: int, what: str = "train.batch_size") -> None:
+    """Raise ConfigError when :func:`activation_bytes` is over the cap.
+
+    The cap is :data:`MAX_ACTIVATION_BYTES` (32 GiB) unless the environment variable
+    ``CLEARFORM_MAX_ACTIVATION_BYTES`` sets another. ``what`` names the batch-size setting in the
+    message. Called before a model is trained, evaluated or sampled (the parameter count is
+    already checked when the :class:`ModelConfig` is built).
+    """
+    cap = _env_cap(ACTIVATION_ENV, MAX_ACTIVATION_BYTES)
+    estimate = activation_bytes(model, batch_size)
+    if estimate > cap:
+        raise ConfigError(
+            f"{what}: {batch_size} sequences of context {model.context} need about {_count(estimate)} bytes of activations "
+            f"(n_layers {model.n_layers}, d_model {model.d_model}), over the cap of {_count(cap)} "
+            f"(lower the batch size or context, or raise the cap with the environment variable {ACTIVATION_ENV})"
+        )
+
+
 # --------------------------------------------------------------------------- training
 
 
@@ -247,6 +419,12 @@ class TrainConfig(ConfigSection):
     The learning rate warms up linearly for ``warmup`` steps, then follows a
     cosine from ``lr`` down to ``lr * min_lr_ratio`` at ``steps``.
     ``eval_every`` / ``checkpoint_every`` of 0 mean "only at the end".
+
+    Bounds: ``steps``, ``warmup``, ``eval_every``, ``checkpoint_every``,
+    ``log_every`` ≤ 10⁹ (:data:`MAX_STEPS`); ``batch_size`` ≤ 2¹⁶
+    (:data:`MAX_BATCH`); ``eval_batches`` ≤ 10⁴ (:data:`MAX_EVAL_BATCHES`) and
+    ``eval_batches`` × ``batch_size`` ≤ 2¹⁸ held-out sequences (:data:`MAX_EVAL_SEQUENCES`);
+    ``seed`` ≤ 2⁶³ − 1 (:data:`MAX_SEED`).
     """
 
     SECTION = "train"
@@ -269,21 +447,26 @@ class TrainConfig(ConfigSection):
 
     def validate(self) -> None:
         s = self.SECTION
-        check_int(s, "steps", self.steps, 1)
-        check_int(s, "batch_size", self.batch_size, 1)
+        check_int(s, "steps", self.steps, 1, MAX_STEPS)
+        check_int(s, "batch_size", self.batch_size, 1, MAX_BATCH)
         check_float(s, "lr", self.lr, 0.0, lo_open=True)
         check_float(s, "min_lr_ratio", self.min_lr_ratio, 0.0, 1.0)
-        check_int(s, "warmup", self.warmup, 0)
+        check_int(s, "warmup", self.warmup, 0, MAX_STEPS)
         check_float(s, "weight_decay", self.weight_decay, 0.0)
         check_float(s, "beta1", self.beta1, 0.0, 1.0, hi_open=True)
         check_float(s, "beta2", self.beta2, 0.0, 1.0, hi_open=True)
         check_float(s, "adam_eps", self.adam_eps, 0.0, lo_open=True)
         check_float(s, "grad_clip", self.grad_clip, 0.0)  # 0 = no clipping
-        check_int(s, "eval_every", self.eval_every, 0)
-        check_int(s, "eval_batches", self.eval_batches, 1)
-        check_int(s, "checkpoint_every", self.checkpoint_every, 0)
-        check_int(s, "log_every", self.log_every, 1)
-        check_int(s, "seed", self.seed, 0)
+        check_int(s, "eval_every", self.eval_every, 0, MAX_STEPS)
+        check_int(s, "eval_batches", self.eval_batches, 1, MAX_EVAL_BATCHES)
+        check_int(s, "checkpoint_every", self.checkpoint_every, 0, MAX_STEPS)
+        check_int(s, "log_every", self.log_every, 1, MAX_STEPS)
+        check_int(s, "seed", self.seed, 0, MAX_SEED)
+        if self.eval_batches * self.batch_size > MAX_EVAL_SEQUENCES:
+            raise ConfigError(
+                f"{s}.eval_batches: {self.eval_batches} batches of batch_size {self.batch_size} is "
+                f"{self.eval_batches * self.batch_size} held-out sequences, over {MAX_EVAL_SEQUENCES}"
+            )
 
 
 @dataclass(frozen=True)
@@ -293,7 +476,8 @@ class DataConfig(ConfigSection):
     ``source="toyworld"`` uses the generator configured by the run's
     ``toyworld`` section; ``source="text"`` reads the UTF-8 file ``path`` with
     the byte tokenizer (vocabulary 256) and holds out its last
-    ``heldout_fraction`` of bytes for validation.
+    ``heldout_fraction`` of bytes for validation. ``path`` holds no NUL byte
+    and at most :data:`MAX_PATH` characters.
     """
 
     SECTION = "data"
@@ -306,9 +490,11 @@ class DataConfig(ConfigSection):
         s = self.SECTION
         check_choice(s, "source", self.source, ("toyworld", "text"))
         if self.source == "text" and not isinstance(self.path, str):
-            raise ConfigError(f"{s}.path: {self.path!r} must name a UTF-8 text file when source is 'text'")
+            raise ConfigError(f"{s}.path: {_short(self.path)} must name a UTF-8 text file when source is 'text'")
         if self.path is not None and not isinstance(self.path, str):
-            raise ConfigError(f"{s}.path: {self.path!r} is not a string")
+            raise ConfigError(f"{s}.path: {_short(self.path)} is not a string")
+        if isinstance(self.path, str) and ("\0" in self.path or not 0 < len(self.path) <= MAX_PATH):
+            raise ConfigError(f"{s}.path: {_short(self.path)} is not a file path (1 to {MAX_PATH} characters, no NUL byte)")
         check_float(s, "heldout_fraction", self.heldout_fraction, 0.0, 1.0, lo_open=True, hi_open=True)
 
 
@@ -320,7 +506,8 @@ class ToyWorldConfig(ConfigSection):
     """Options of the toy-world generator (specs/toyworld.md §5). [reconstructed]
 
     The defaults are the base world; LOC, VDS and MSA switch their options on
-    (see the presets in ``reference.data.toyworld``).
+    (see the presets in ``reference.data.toyworld``). ``world_seed`` ≤ 2⁶³ − 1,
+    ``context`` ≤ 2¹⁶; the other ints have their own small ranges.
     """
 
     SECTION = "toyworld"
@@ -356,7 +543,7 @@ class ToyWorldConfig(ConfigSection):
 
     def validate(self) -> None:
         s = self.SECTION
-        check_int(s, "world_seed", self.world_seed, 0)
+        check_int(s, "world_seed", self.world_seed, 0, MAX_SEED)
         check_int(s, "n_topics", self.n_topics, 4, 20)
         check_int(s, "lemmas_per_topic", self.lemmas_per_topic, 1, 16)
         check_int(s, "n_synonyms", self.n_synonyms, 1, 26)
@@ -365,7 +552,7 @@ class ToyWorldConfig(ConfigSection):
             not isinstance(spd, tuple) or len(spd) != 2 or not all(is_int(v) for v in spd)
             or not 1 <= spd[0] <= spd[1] <= 64
         ):
-            raise ConfigError(f"{s}.sentences_per_doc: {spd!r} is not two ints lo, hi with 1 <= lo <= hi <= 64")
+            raise ConfigError(f"{s}.sentences_per_doc: {_short(spd)} is not two ints lo, hi with 1 <= lo <= hi <= 64")
         for name in self.PROBABILITIES:
             check_float(s, name, getattr(self, name), 0.0, 1.0)
         check_int(s, "n_keys", self.n_keys, 1, 999)
@@ -376,7 +563,7 @@ class ToyWorldConfig(ConfigSection):
             raise ConfigError(f"{s}.queries_per_doc: {self.queries_per_doc} needs rules_per_doc > 0")
         check_int(s, "anchor_copies", self.anchor_copies, 1, 16)
         check_int(s, "rule_templates", self.rule_templates, 1, 8)
-        check_int(s, "context", self.context, 1)
+        check_int(s, "context", self.context, 1, MAX_WIDTH)
         rule_region = self.rules_per_doc * (self.anchor_copies + 3 + (self.rule_templates > 1))
         tail = 2 * (self.label_tail_prob > 0)
         minimum = 2 + rule_region + tail + 17
@@ -420,9 +607,9 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         classes = {k: v for k, v in section_classes().items() if k not in CORE_SECTIONS}
-        unknown = sorted(set(self.mechanisms) - set(classes))
+        unknown = sorted(set(self.mechanisms) - set(classes), key=str)
         if unknown:
-            raise ConfigError(f"{unknown[0]}: unknown section (accepted: {', '.join(section_classes())})")
+            raise ConfigError(f"{_key(unknown[0])}: unknown section (accepted: {', '.join(section_classes())})")
         filled = {}
         for name, klass in classes.items():
             value = self.mechanisms.get(name, None)
@@ -450,7 +637,7 @@ class RunConfig:
             return getattr(self, name)
         if name in self.mechanisms:
             return self.mechanisms[name]
-        raise ConfigError(f"{name}: unknown section (accepted: {', '.join(section_classes())})")
+        raise ConfigError(f"{_key(name)}: unknown section (accepted: {', '.join(section_classes())})")
 
     def with_section(self, name: str, value: ConfigSection) -> RunConfig:
         """A copy with section ``name`` replaced by ``value``."""
@@ -465,9 +652,9 @@ class RunConfig:
         if not isinstance(data, dict):
             raise ConfigError(f"config: expected a JSON object of sections, got {type(data).__name__}")
         classes = section_classes()
-        unknown = sorted(set(data) - set(classes))
+        unknown = sorted(set(data) - set(classes), key=str)
         if unknown:
-            raise ConfigError(f"{unknown[0]}: unknown section (accepted: {', '.join(classes)})")
+            raise ConfigError(f"{_key(unknown[0])}: unknown section (accepted: {', '.join(classes)})")
         sections = {}
         for name, klass in classes.items():
             value = data.get(name, {})
@@ -485,7 +672,7 @@ class RunConfig:
         merged = self.to_dict()
         for name, values in overrides.items():
             if name not in merged:
-                raise ConfigError(f"{name}: unknown section (accepted: {', '.join(merged)})")
+                raise ConfigError(f"{_key(name)}: unknown section (accepted: {', '.join(merged)})")
             if not isinstance(values, dict):
                 raise ConfigError(f"{name}: expected a JSON object, got {type(values).__name__}")
             merged[name].update(values)

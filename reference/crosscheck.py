@@ -1,7 +1,7 @@
 """Cross-checking clearform against Hugging Face transformers, layer by layer.
 
 The same checkpoint directory is run twice: imported into clearform
-(:func:`reference.checkpoint.import_hf`, NumPy) and loaded by transformers
+(:func:`reference.hf.import_hf`, NumPy) and loaded by transformers
 (PyTorch). Every activation that both expose is compared, so a mismatch
 points at the first layer where the two disagree, not only at the logits.
 
@@ -59,8 +59,9 @@ from typing import Any
 import numpy as np
 
 from reference.backend import rng
-from reference.checkpoint import CheckpointError, import_hf
+from reference.checkpoint import CheckpointError
 from reference.config import InputError, ModelConfig, check_choice
+from reference.hf import import_hf
 from reference.model import run_with_cache
 from reference.pretrained import TOKENIZER_FILE, TextBatch, encode_texts, hf_hidden_state_names, load_tokenizer
 

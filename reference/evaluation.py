@@ -9,7 +9,7 @@ writing a second loop.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -49,7 +49,8 @@ def evaluate(
     names: hook points to record for ``observe`` (none by default: a plain forward).
     observe(batch, logits, activations, hits): called after each batch, with hits
         (B, T) bool, the counted positions whose top-1 prediction is the target.
-    Returns ``val_loss``, ``val_perplexity``, ``val_accuracy``.
+    Returns ``val_loss``, ``val_perplexity`` (``inf`` when the mean loss is past ~709.78 nats:
+    see :func:`perplexity`), ``val_accuracy``.
     """
     keep = list(names)
     total_loss, total_correct, total_count = 0.0, 0, 0
@@ -67,4 +68,27 @@ def evaluate(
         if observe is not None:
             observe(batch, logits, acts, hits)
     mean = total_loss / max(total_count, 1)
-    return {"val_loss": mean, "val_perplexity": math.exp(mean), "val_accuracy": total_correct / max(total_count, 1)}
+    return {"val_loss": mean, "val_perplexity": perplexity(mean), "val_accuracy": total_correct / max(total_count, 1)}
+
+
+def perplexity(mean_loss: float) -> float:
+    """exp(mean loss), and ``inf`` (a value, not an OverflowError) past float64's range (loss > ~709.78 nats).
+
+    A NaN loss gives NaN. [reconstructed] JSON has no infinity: :func:`json_safe` writes a non-finite
+    metric as ``null`` (meaning "not a finite number") wherever metrics are serialised as JSON
+    (``clearform eval --json``; ``metrics.jsonl`` when its writer uses it), so the output stays
+    strictly valid JSON (``json.dumps`` alone would write the non-standard ``Infinity``).
+    """
+    try:
+        return math.exp(mean_loss)
+    except OverflowError:
+        return math.inf
+
+
+def json_safe(record: Mapping[str, Any]) -> dict[str, Any]:
+    """``record`` with every non-finite float (inf, -inf, NaN) replaced by ``None``. [reconstructed]
+
+    ``json.dumps(json_safe(r), allow_nan=False)`` is then strict JSON: a perplexity that overflowed
+    is written ``null``, not ``Infinity`` (which Python reads back but strict JSON parsers refuse).
+    """
+    return {key: None if isinstance(value, float) and not math.isfinite(value) else value for key, value in record.items()}

@@ -151,6 +151,59 @@ class AdamW:
             "steps": dict(self.steps),
         }
 
+    @staticmethod
+    def check_state(meta: Any, arrays: Mapping[str, Any], params: Mapping[str, Any], step: int) -> None:
+        """Raise ValueError (one line) unless ``meta`` and ``arrays`` are a valid state for ``params``.
+
+        What :meth:`state_meta` writes: beta1, beta2 in [0, 1), eps > 0, groups whose names
+        cover every parameter exactly once with finite weight decay and lr scale ≥ 0,
+        per-parameter step counts in [0, ``step``]; and for each counted parameter the
+        moments ``m.<name>``, ``v.<name>`` with its shape and dtype (``v`` ≥ 0), nothing else.
+        """
+
+        def number(value: Any, lo: float, hi: float, what: str, hi_open: bool = False) -> None:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            if not ok or value < lo or value > hi or (hi_open and value == hi):
+                raise ValueError(f"{what} is not a number in [{lo}, {hi}{')' if hi_open else ']'}")
+
+        if not isinstance(meta, dict) or sorted(meta) != ["beta1", "beta2", "eps", "groups", "steps"]:
+            raise ValueError("expected exactly beta1, beta2, eps, groups, steps")
+        number(meta["beta1"], 0.0, 1.0, "beta1", hi_open=True)
+        number(meta["beta2"], 0.0, 1.0, "beta2", hi_open=True)
+        number(meta["eps"], 0.0, math.inf, "eps")
+        if not meta["eps"] > 0:
+            raise ValueError("eps must be > 0")
+        groups, seen = meta["groups"], []
+        if not isinstance(groups, list) or not groups:
+            raise ValueError("groups must be a non-empty list")
+        for k, group in enumerate(groups):
+            if not isinstance(group, dict) or sorted(group) != ["lr_scale", "names", "weight_decay"]:
+                raise ValueError(f"group {k} must hold exactly names, weight_decay, lr_scale")
+            if not isinstance(group["names"], list) or not all(isinstance(n, str) for n in group["names"]):
+                raise ValueError(f"group {k}: names must be a list of parameter names")
+            number(group["weight_decay"], 0.0, math.inf, f"group {k} weight_decay")
+            number(group["lr_scale"], 0.0, math.inf, f"group {k} lr_scale")
+            seen += group["names"]
+        if len(seen) != len(set(seen)) or set(seen) != set(params):
+            raise ValueError("the groups must name every parameter exactly once")
+        steps = meta["steps"]
+        if not isinstance(steps, dict) or not set(steps) <= set(params):
+            raise ValueError("steps must map parameter names to step counts")
+        for name, count in steps.items():
+            if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= step:
+                raise ValueError(f"steps of {name!r} is not an int in [0, {step}]")
+        expected = {f"{kind}.{name}" for name in steps for kind in ("m", "v")}
+        if set(arrays) != expected:
+            odd = sorted(set(arrays) ^ expected)[0]
+            raise ValueError(f"moment {odd!r} is {'missing' if odd in expected else 'unexpected'}")
+        for key, value in arrays.items():
+            target = params[key.split(".", 1)[1]]
+            if tuple(value.shape) != tuple(target.shape) or value.dtype != target.dtype:
+                have, need = f"{value.dtype}{tuple(value.shape)}", f"{target.dtype}{tuple(target.shape)}"
+                raise ValueError(f"moment {key!r} is {have}, its parameter {need}")
+            if key.startswith("v.") and not bool((value >= 0).all()):
+                raise ValueError(f"moment {key!r} has negative entries (a second moment is ≥ 0)")
+
     @classmethod
     def from_state(cls, meta: Mapping[str, Any], arrays: Mapping[str, Any]) -> AdamW:
         """Rebuild from :meth:`state_meta` and :meth:`state_arrays` output."""

@@ -37,8 +37,9 @@ from typing import Any
 import numpy as np
 
 from reference.backend import resolve_dtype
-from reference.checkpoint import CheckpointError, import_hf
+from reference.checkpoint import CheckpointError
 from reference.config import ConfigError, InputError, ModelConfig
+from reference.hf import import_hf
 from reference.model import ActivationCache, run_with_cache
 from reference.tokenizer import load_hf_tokenizer
 
@@ -154,7 +155,7 @@ class PretrainedModel:
     """A Hugging Face checkpoint imported into clearform, with its tokenizer.
 
     params / config: the flat parameter dict and ModelConfig of
-    :func:`reference.checkpoint.import_hf`; info: its import record
+    :func:`reference.hf.import_hf`; info: its import record
     (``family`` "gpt2" | "bert", ignored tensors ...); tokenizer: a
     ``tokenizers.Tokenizer``; directory: where it was read from.
     """

@@ -25,10 +25,10 @@ from pathlib import Path
 import numpy as np
 
 from reference.backend import rng
-from reference.checkpoint import CHECKPOINT_DIR, load_checkpoint, save_checkpoint, save_weights
-from reference.config import ConfigError, RunConfig
+from reference.checkpoint import CHECKPOINT_DIR, CheckpointError, load_checkpoint, save_checkpoint, save_weights
+from reference.config import ConfigError, RunConfig, check_memory
 from reference.data.batch import Batch, shift_targets
-from reference.evaluation import evaluate, unigram_loss
+from reference.evaluation import evaluate, json_safe, unigram_loss
 from reference.mechanisms import plugins_for
 from reference.model import init_params, loss_and_grads
 from reference.optim import AdamW, clip_by_global_norm, lr_at
@@ -163,8 +163,9 @@ class Trainer:
     def __init__(
         self, run: RunConfig, run_dir: str | Path, *, progress: bool = True, plugins: Sequence[TrainingPlugin] | None = None
     ):
-        """A fresh run: derived fields filled in, parameters initialised from ``train.seed``."""
+        """A fresh run: derived fields filled in, activation memory checked, parameters initialised from ``train.seed``."""
         self.run = prepare_run(run)
+        check_memory(self.run.model, self.run.train.batch_size)
         t = self.run.train
         self.run_dir = Path(run_dir)
         self.progress = progress
@@ -190,7 +191,10 @@ class Trainer:
         self.optimizer = AdamW.from_state(state["optimizer"], opt_arrays)
         self.step = int(state["step"])
         self.generator = rng(0)
-        self.generator.bit_generator.state = state["rng"]
+        try:
+            self.generator.bit_generator.state = state["rng"]
+        except (ValueError, TypeError) as exc:  # check_rng_state passed, NumPy still refused it
+            raise CheckpointError(f"{self.run_dir / CHECKPOINT_DIR}: rng state refused ({exc})") from None
         self._truncate_metrics(self.step)
         self._setup_data()
         return self
@@ -205,13 +209,19 @@ class Trainer:
     def _truncate_metrics(self, step: int) -> None:
         """Drop metric lines written after the checkpoint, so a resumed file equals a straight one."""
         path = self.run_dir / "metrics.jsonl"
-        lines = path.read_text().splitlines() if path.exists() else []
-        kept = [line for line in lines if line and json.loads(line)["step"] <= step]
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+            records = [json.loads(line) for line in lines if line]
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+            raise CheckpointError(f"{path}: not a metrics file clearform wrote ({exc.__class__.__name__})") from None
+        if not all(isinstance(r, dict) and isinstance(r.get("step"), int) for r in records):
+            raise CheckpointError(f"{path}: every line must be a JSON object with an integer 'step'")
+        kept = [line for line, record in zip([x for x in lines if x], records) if record["step"] <= step]
         path.write_text("".join(line + "\n" for line in kept))
 
     def _log(self, record: dict) -> None:
         with open(self.run_dir / "metrics.jsonl", "a") as handle:
-            handle.write(json.dumps(record) + "\n")
+            handle.write(json.dumps(json_safe(record), allow_nan=False) + "\n")  # strict JSON: inf → null
 
     def checkpoint(self) -> None:
         state = {"step": self.step, "optimizer": self.optimizer.state_meta(), "rng": self.generator.bit_generator.state}
@@ -237,10 +247,10 @@ class Trainer:
         norm = clip_by_global_norm(grads, t.grad_clip)
         if not (math.isfinite(loss) and math.isfinite(norm)):
             what = "loss" if not math.isfinite(loss) else "gradient norm"
-            raise TrainingDiverged(
-                f"step {self.step + 1}: {what} is {loss if what == 'loss' else norm}; stopped before updating. "
-                f"The last good checkpoint is in {self.run_dir / CHECKPOINT_DIR}"
-            )
+            saved = self.run_dir / CHECKPOINT_DIR
+            where = f"the last good checkpoint is in {saved}" if saved.is_dir() else "no checkpoint was written yet"
+            raise TrainingDiverged(f"step {self.step + 1}: {what} is {loss if what == 'loss' else norm}; "
+                                   f"stopped before updating; {where}")
         lr = lr_at(self.step, t.lr, t.warmup, t.steps, t.min_lr_ratio)
         self.optimizer.step(self.params, grads, lr)
         self.step += 1

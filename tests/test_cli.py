@@ -90,13 +90,21 @@ def test_train_eval_generate_and_bad_checkpoints(tmp_path):
     result = clearform("train", "--config", write_config(tmp_path, TINY), "--out", str(run), "--quiet")
     assert result.returncode == 2 and "already holds a run" in result.stderr
 
-    # tampered: a config whose shapes no longer fit the weights
-    config = json.loads((run / "config.json").read_text())
+    # tampered: a config whose shapes no longer fit the weights; refused by its seal, and
+    # (sealed again, as a buggy writer would) by the shape check behind it
+    from reference.checkpoint import _sealed
+
+    original = (run / "config.json").read_text()
+    config = json.loads(original)
     config["run"]["model"]["d_model"] = 32
     (run / "config.json").write_text(json.dumps(config))
     result = clearform("eval", "--run", str(run))
+    assert result.returncode == 2 and "seal" in result.stderr and "Traceback" not in result.stderr
+    (run / "config.json").write_text(json.dumps(_sealed({k: v for k, v in config.items() if k != "sha256"})))
+    result = clearform("eval", "--run", str(run))
     assert result.returncode == 2 and "shape" in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+    (run / "config.json").write_text(original)
 
     # truncated weights in the checkpoint: resume refuses
     weights = run / "checkpoint" / "model.safetensors"

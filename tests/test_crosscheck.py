@@ -25,10 +25,11 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from safetensors.numpy import load_file, save_file
 
-from reference.checkpoint import CheckpointError, export_gpt2, import_hf
+from reference.checkpoint import CheckpointError
 from reference.cli import main
 from reference.config import ModelConfig, RunConfig
 from reference.crosscheck import TextBatch, compare, hf_activations, hook_table, load_hf_model
+from reference.hf import export_gpt2, import_hf
 from reference.model import hook_names, init_params, run_with_cache
 
 pytestmark = pytest.mark.crosscheck

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
+from reference.config import ConfigError
+from reference.io import check_out_dir, check_path_arg
 from reference.mechanisms.locality.experiment import DEFAULT_SWEEP_STEPS, SWEEP_MODES, SWEEP_PRESETS, SweepSettings, run_sweep
 
 EXIT_OK, EXIT_FAILED = 0, 1
@@ -18,12 +20,15 @@ _DEFAULTS = {f.name: f.default for f in dataclasses.fields(SweepSettings)}
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """The λ sweep of the locality dial (spec §6); exit 1 if a row breaks a proved bound (E3, E4)."""
+    if args.text is not None:
+        check_path_arg("--text", args.text, error=ConfigError)
     settings = SweepSettings(
         mode=args.mode, lambdas=tuple(args.lambdas) if args.lambdas else _DEFAULTS["lambdas"],
         seeds=tuple(args.seeds) if args.seeds else _DEFAULTS["seeds"], steps=args.steps, preset=args.preset,
         text=args.text, schedule=args.schedule, schedule_power=args.schedule_power, eval_docs=args.eval_docs,
         probe=not args.no_probe,
     )
+    check_out_dir("--out", args.out, error=ConfigError)
     result = run_sweep(settings, args.out, progress=not args.quiet)
     proved = ("E3", "E4")
     return EXIT_FAILED if any(c["id"] in proved and c["passed"] is False for c in result.checks) else EXIT_OK

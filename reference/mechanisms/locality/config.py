@@ -104,9 +104,9 @@ class LocalityConfig(ConfigSection):
             not isinstance(self.layers, tuple) or any(not is_int(v) or v < 0 for v in self.layers)
         ):
             raise ConfigError(f"{s}.layers: {self.layers!r} is not None or a tuple of layer indices >= 0")
-        check_int(s, "variational_max_iter", self.variational_max_iter, 1)
+        check_int(s, "variational_max_iter", self.variational_max_iter, 1, 10**7)
         check_float(s, "variational_tol", self.variational_tol, 0.0, lo_open=True)
-        check_int(s, "max_retries", self.max_retries, 1)
+        check_int(s, "max_retries", self.max_retries, 1, 1000)
         if self.operator == "variational" and self.penalty_kind != "off_target":
             raise ConfigError(f"{s}.operator: 'variational' needs penalty_kind 'off_target', got {self.penalty_kind!r}")
 

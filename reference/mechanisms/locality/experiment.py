@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from reference.config import ConfigError, RunConfig, check_choice, check_int
+from reference.config import MAX_BATCH, MAX_SEED, ConfigError, RunConfig, check_choice, check_int
 from reference.data.batch import Batch
 from reference.data.toyworld import PRESETS
 from reference.mechanisms.locality.config import LOC_GRID, LocalityConfig, check_lambda
@@ -36,6 +36,10 @@ ROW_MODES = ("redial", "retrain", "uniform")
 SWEEP_PRESETS = ("locality_sweep", "locality_tiny", "locality_deep")
 DEFAULT_SWEEP_STEPS = 800
 """Training steps per model of the default sweep; the knob that keeps it under 10 minutes (§6.2)."""
+
+# Bounds no real sweep approaches (a default sweep is 6 λ × 3 seeds × 800 steps × 256 documents):
+# they turn a typo into a one-line error instead of a run of days.
+MAX_GRID, MAX_SEEDS, MAX_SWEEP_STEPS, MAX_EVAL_DOCS = 101, 100, 10**6, 10**5
 
 SWEEP_KEYS = ("lambda", "entropy_bits", "pointer_fidelity", "val_perplexity", "val_accuracy", "seed")
 ROW_KEYS = SWEEP_KEYS + (
@@ -107,19 +111,19 @@ class SweepSettings:
         check_choice("sweep", "mode", self.mode, SWEEP_MODES)
         check_choice("sweep", "preset", self.preset, SWEEP_PRESETS)
         check_choice("sweep", "schedule", self.schedule, ("uniform", "progressive"))
-        if not self.lambdas:
-            raise ConfigError("sweep.lambdas: empty; give at least one λ in [0, 1]")
+        if not self.lambdas or len(self.lambdas) > MAX_GRID:
+            raise ConfigError(f"sweep.lambdas: give 1 to {MAX_GRID} values of λ in [0, 1]")
         for lam in self.lambdas:
             check_lambda("lam", lam)
-        if not self.seeds:
-            raise ConfigError("sweep.seeds: empty; give at least one seed")
+        if not self.seeds or len(self.seeds) > MAX_SEEDS:
+            raise ConfigError(f"sweep.seeds: give 1 to {MAX_SEEDS} seeds")
         for seed in self.seeds:
-            check_int("sweep", "seeds", seed, 0)
+            check_int("sweep", "seeds", seed, 0, MAX_SEED)
         if self.steps is not None:
-            check_int("sweep", "steps", self.steps, 1)
-        check_int("sweep", "eval_docs", self.eval_docs, 1)
-        check_int("sweep", "probe_docs", self.probe_docs, 1)
-        check_int("sweep", "batch_size", self.batch_size, 1)
+            check_int("sweep", "steps", self.steps, 1, MAX_SWEEP_STEPS)
+        check_int("sweep", "eval_docs", self.eval_docs, 1, MAX_EVAL_DOCS)
+        check_int("sweep", "probe_docs", self.probe_docs, 1, MAX_EVAL_DOCS)
+        check_int("sweep", "batch_size", self.batch_size, 1, MAX_BATCH)
         LocalityConfig(layer_schedule=self.schedule, schedule_power=self.schedule_power)  # validates the power
         if self.text is not None and not Path(self.text).is_file():
             raise ConfigError(f"sweep.text: {self.text!r} is not a readable file")

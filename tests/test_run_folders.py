@@ -271,3 +271,134 @@ def test_a_damaged_checkpoint_in_place_is_never_skipped_for_an_older_copy(run_co
     edit_json(run_copy / "checkpoint" / "state.json", lambda r: r["state"].__setitem__("step", 3))
     with pytest.raises(CheckpointError, match="seal"):
         load_checkpoint(run_copy)
+
+
+# --------------------------------------------------------------------------- JSON readers of a run (class 3)
+
+BAD_JSON = {
+    "invalid UTF-8": b'{"format": "\xff\xfe"}',
+    "10,000-deep nesting": b"[" * 10_000 + b"]" * 10_000,
+    "a 4,301-digit integer": b'{"version": ' + b"9" * 4301 + b"}",
+    "NaN": b'{"version": NaN}',
+    "empty": b"",
+}
+
+
+@pytest.mark.parametrize("content", list(BAD_JSON.values()), ids=list(BAD_JSON))
+@pytest.mark.parametrize("target", ["config.json", "checkpoint/config.json", "checkpoint/state.json"])
+def test_bad_json_in_a_run_folder_is_one_line_exit_2(run_copy, target, content, capsys):
+    (run_copy / target).write_bytes(content)
+    args = ["eval", "--run", str(run_copy)] if target == "config.json" else ["train", "--out", str(run_copy), "--resume", "--quiet"]
+    code, err = exit_and_stderr(args, capsys)
+    assert code == 2 and Path(target).name in err
+
+
+@pytest.mark.parametrize("special", ["/dev/zero", "fifo", "directory"])
+def test_a_special_file_in_place_of_config_json_does_not_hang(run_copy, special, capsys):
+    import os
+
+    target = run_copy / "config.json"
+    target.unlink()
+    if special == "fifo":
+        os.mkfifo(target)
+    elif special == "directory":
+        target.mkdir()
+    else:
+        target.symlink_to(special)
+    code, err = exit_and_stderr(["eval", "--run", str(run_copy)], capsys)
+    assert code == 2 and "config.json" in err
+
+
+# --------------------------------------------------------------------------- divergence messages (class 8)
+
+
+def test_a_divergence_names_only_a_checkpoint_that_exists(tmp_path):
+    from reference.train import TrainingDiverged
+
+    trainer = Trainer(RunConfig().overridden(TINY), tmp_path / "nan", progress=False)
+    trainer.params["embed.tok"][:] = np.nan
+    with pytest.raises(TrainingDiverged, match="no checkpoint was written yet"):
+        trainer.train_step()
+    trainer = Trainer(RunConfig().overridden(TINY), tmp_path / "later", progress=False)
+    trainer.train(until=2)
+    trainer.params["embed.tok"][:] = np.nan
+    with pytest.raises(TrainingDiverged, match=str(tmp_path / "later" / "checkpoint")):
+        trainer.train_step()
+
+
+# --------------------------------------------------------------------------- fuzzing (Hypothesis)
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+# Every file that defines the model or the run (metrics.jsonl is a log, not covered by the seals).
+SEALED_FILES = ("config.json", "model.safetensors", "checkpoint/config.json", "checkpoint/model.safetensors",
+                "checkpoint/optimizer.safetensors", "checkpoint/state.json")
+
+
+@st.composite
+def mutations(draw):
+    target = draw(st.sampled_from(SEALED_FILES))
+    kind = draw(st.sampled_from(["flip", "truncate", "append", "swap", "edit", "edit", "edit"]))  # edits: the seal's case
+    return target, kind, draw(st.integers(0, 2**31)), draw(st.integers(0, 7)), draw(st.binary(min_size=1, max_size=16))
+
+
+def _leaves(value, path=()):
+    """Paths (tuples of keys / indices) to every leaf of a JSON value."""
+    if isinstance(value, dict) and value:
+        for key, item in value.items():
+            yield from _leaves(item, (*path, key))
+    elif isinstance(value, list) and value:
+        for index, item in enumerate(value):
+            yield from _leaves(item, (*path, index))
+    else:
+        yield path
+
+
+def mutate(folder: Path, target: str, kind: str, where: int, bit: int, extra: bytes) -> None:
+    path = folder / target
+    data = bytearray(path.read_bytes())
+    if kind == "flip":
+        data[where % len(data)] ^= 1 << bit
+    elif kind == "truncate":
+        data = data[: where % len(data)]
+    elif kind == "append":
+        data += extra
+    elif kind == "edit" and target.endswith(".json"):  # a valid JSON edit of one leaf value, not resealed
+        record = json.loads(data)
+        leaves = list(_leaves(record))
+        keys = leaves[where % len(leaves)]
+        parent = record
+        for key in keys[:-1]:
+            parent = parent[key]
+        value = parent[keys[-1]]
+        parent[keys[-1]] = (not value) if isinstance(value, bool) else value + 1 if isinstance(value, (int, float)) \
+            else (value + "x") if isinstance(value, str) else [value] if value is not None else 0
+        data = bytearray(json.dumps(record, indent=2).encode())
+    elif kind == "edit":
+        data[where % len(data)] ^= 1 << bit
+    else:  # swap with the same file of the other copy (top level <-> checkpoint/), when they differ
+        twin = target.replace("checkpoint/", "") if target.startswith("checkpoint/") else f"checkpoint/{target}"
+        other = folder / twin
+        data = bytearray(other.read_bytes() if other.exists() else path.read_bytes())
+        if data == path.read_bytes():  # identical copies (the last step): swapping is no edit; flip a byte instead
+            data[where % len(data)] ^= 1 << bit
+    path.write_bytes(bytes(data))
+
+
+@given(mutations())
+@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_fuzz_no_edited_run_file_is_ever_accepted(straight, tmp_path_factory, mutation):
+    """A byte flip, a truncation, appended bytes or a file swapped between copies: eval (top level) or resume
+    (checkpoint/) exits 2 with one line; never 0 on an edited file, never a traceback or a hang."""
+    import subprocess
+    import sys
+
+    out = tmp_path_factory.mktemp("fuzz") / "run"
+    shutil.copytree(straight, out)
+    target, *rest = mutation
+    mutate(out, target, *rest)
+    args = ["eval", "--run", str(out)] if "/" not in target else ["train", "--out", str(out), "--resume", "--quiet"]
+    result = subprocess.run([sys.executable, "-m", "reference.cli", *args], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, (mutation, result.returncode, result.stderr[-300:])
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1

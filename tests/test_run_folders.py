@@ -402,3 +402,39 @@ def test_fuzz_no_edited_run_file_is_ever_accepted(straight, tmp_path_factory, mu
     result = subprocess.run([sys.executable, "-m", "reference.cli", *args], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2, (mutation, result.returncode, result.stderr[-300:])
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_sigkill_during_training_leaves_a_run_that_resumes_bit_identically(tmp_path):
+    """Real kills (SIGKILL of a `clearform train` subprocess at several moments), not simulated ones."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps({**TINY, "train": {**TINY["train"], "steps": 400, "checkpoint_every": 1}}))
+    straight_run = tmp_path / "straight"
+    subprocess.run([sys.executable, "-m", "reference.cli", "train", "--config", str(config), "--out", str(straight_run),
+                    "--quiet"], check=True, capture_output=True, timeout=300)
+    final = load_checkpoint(straight_run)[0]
+    resumed_runs = 0
+    for delay in (1.5, 2.2, 3.1):
+        out = tmp_path / f"killed{delay}"
+        proc = subprocess.Popen([sys.executable, "-m", "reference.cli", "train", "--config", str(config), "--out", str(out),
+                                 "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        alive = proc.poll() is None
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        if not alive:
+            continue  # it had already finished: no kill happened
+        if not (out / "checkpoint").exists() and not (out / "checkpoint.tmp").exists():
+            continue  # killed before the first checkpoint: nothing to resume (the next delay is later)
+        done = subprocess.run([sys.executable, "-m", "reference.cli", "train", "--out", str(out), "--resume", "--quiet"],
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, (delay, done.stderr)
+        resumed = load_checkpoint(out)[0]
+        assert all(np.array_equal(resumed[name], final[name]) for name in final), delay
+        assert (out / "metrics.jsonl").read_bytes() == (straight_run / "metrics.jsonl").read_bytes(), delay
+        resumed_runs += 1
+    assert resumed_runs >= 2  # the kills landed mid-training, not before the first checkpoint

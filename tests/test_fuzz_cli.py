@@ -16,18 +16,15 @@ count is the active Hypothesis profile's (``dev`` 20, ``ci`` 40, ``thorough`` 40
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
+from cli_harness import TINY, run_cli  # noqa: E402  (tests/ is on sys.path)
 from hypothesis import event, given
 from hypothesis import strategies as st
 
@@ -37,43 +34,6 @@ from reference.config import ConfigError, check_memory
 TIME_LIMIT = 30.0
 """Seconds one example may take (a valid one trains one step of a tiny model; most take milliseconds)."""
 DOCUMENTED = {0, 1, 2, 3}
-
-TINY = {
-    "model": {"d_model": 8, "n_layers": 1, "n_heads": 2, "context": 24},
-    "train": {"steps": 4, "batch_size": 1, "warmup": 0, "eval_every": 0, "eval_batches": 1, "checkpoint_every": 2},
-}
-
-
-class Hang(BaseException):
-    """Raised by the alarm of :func:`deadline`: not an Exception, so the CLI's last-resort handler cannot swallow it."""
-
-
-@contextlib.contextmanager
-def deadline(seconds: float):
-    """Raise :class:`Hang` in the block once it runs past ``seconds``: a hang fails the example instead of stalling."""
-
-    def alarm(signum, frame):
-        raise Hang(f"still running after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-def run_cli(argv: list[str]) -> tuple[int, str, str, float]:
-    """``clearform ARGV`` in-process: (exit status, stdout, stderr, seconds)."""
-    out, err = io.StringIO(), io.StringIO()
-    start = time.perf_counter()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), deadline(TIME_LIMIT):
-        try:
-            status = cli.main(argv)
-        except SystemExit as exc:  # argparse
-            status = exc.code if isinstance(exc.code, int) else 2
-    return status, out.getvalue(), err.getvalue(), time.perf_counter() - start
 
 
 def check_outcome(result: tuple[int, str, str, float], expected: set[int], argv: list[str]) -> None:
@@ -207,7 +167,7 @@ def test_fuzzed_config_files(workdir, content):
         path = folder / "config.json"
         path.write_bytes(content)
         argv = ["train", "--config", str(path), "--out", str(folder / "run"), "--until", "1", "--quiet"]
-        result = run_cli(argv)
+        result = run_cli(argv, TIME_LIMIT)
         check_outcome(result, expected_for_config(path), argv)
         if result[0] == 0:
             assert (folder / "run" / "checkpoint").is_dir()
@@ -288,7 +248,7 @@ def test_fuzzed_generate(runs, workdir, data):
                 prompt_known = False
         argv += [f"--prompt={prompt}"]
     expected = {0, 2} if valid and not prompt_known else ({0} if valid else {2})
-    check_outcome(run_cli(argv), expected, argv)
+    check_outcome(run_cli(argv, TIME_LIMIT), expected, argv)
 
 
 @given(data=st.data())
@@ -296,7 +256,7 @@ def test_fuzzed_eval(runs, workdir, data):
     run, run_ok = data.draw(st.one_of(st.just((str(runs["toy"]), True)), bad_path(workdir).map(lambda p: (p, False))))
     batches, ok = data.draw(int_arg(1, 10**4, valid_hi=2))
     argv = ["eval", "--run", run, "--batches", batches] + (["--json"] if data.draw(st.booleans()) else [])
-    result = run_cli(argv)
+    result = run_cli(argv, TIME_LIMIT)
     check_outcome(result, {0} if run_ok and ok else {2}, argv)
     if result[0] == 0 and "--json" in argv:
         json.loads(result[1], parse_constant=lambda c: pytest.fail(f"non-standard JSON {c}"))
@@ -329,7 +289,7 @@ def test_fuzzed_train_arguments(runs, workdir, data):
         resume, force = data.draw(st.booleans()), data.draw(st.booleans())
         argv += ["--resume"] * resume + ["--force"] * force
         valid = valid and not resume  # a fresh folder holds no checkpoint to resume
-        check_outcome(run_cli(argv), {0, 3} if valid else {2}, argv)
+        check_outcome(run_cli(argv, TIME_LIMIT), {0, 3} if valid else {2}, argv)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -342,7 +302,7 @@ def test_fuzzed_proofs_arguments(data):
     if examples_ok and mechanism_ok:  # every draw is invalid somewhere: a valid one would run the whole catalogue
         examples, examples_ok = "-1", False
     argv = ["proofs", f"--examples={examples}"] + ([f"--mechanism={mechanism}"] if mechanism is not None else [])
-    check_outcome(run_cli(argv), {2}, argv)
+    check_outcome(run_cli(argv, TIME_LIMIT), {2}, argv)
 
 
 @given(data=st.data())
@@ -371,4 +331,4 @@ def test_fuzzed_locality_sweep_arguments(workdir, data):
         argv += [flag, *data.draw(invalid[flag])]
     for flag in good:
         argv += [flag, *data.draw(valid[flag])]
-    check_outcome(run_cli(argv), {2}, argv)
+    check_outcome(run_cli(argv, TIME_LIMIT), {2}, argv)

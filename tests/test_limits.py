@@ -9,12 +9,9 @@ one test passes a raw 0xff byte through a real subprocess's argv.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import math
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -22,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_harness import TINY  # noqa: E402  (tests/ is on sys.path)
+from cli_harness import run_cli as _run_cli  # noqa: E402
 
 from reference import cli
 from reference.config import (
@@ -35,44 +34,13 @@ from reference.config import (
     parameter_count,
 )
 
-TINY = {
-    "model": {"d_model": 8, "n_layers": 1, "n_heads": 2, "context": 24},
-    "train": {"steps": 4, "batch_size": 1, "warmup": 0, "eval_every": 0, "eval_batches": 1, "checkpoint_every": 2},
-}
-
-
 HANG_SECONDS = 20
 
 
-class Hang(BaseException):
-    """Raised by an alarm in :func:`run_cli`: not an Exception, so the CLI's last-resort handler cannot swallow it."""
-
-
-@contextlib.contextmanager
-def deadline(seconds: float):
-    """Fail (raise :class:`Hang`) when the block runs past ``seconds``: a hang is a test failure, not a stuck run."""
-
-    def alarm(signum, frame):
-        raise Hang(f"still running after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 def run_cli(*argv: str) -> tuple[int, str, str]:
-    """``clearform ARGV`` in-process: (exit status, stdout, stderr); argparse's exits are caught too."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), deadline(HANG_SECONDS):
-        try:
-            status = cli.main(list(argv))
-        except SystemExit as exc:
-            status = exc.code if isinstance(exc.code, int) else 2
-    return status, out.getvalue(), err.getvalue()
+    """``clearform ARGV`` in-process: (exit status, stdout, stderr)."""
+    status, out, err, _ = _run_cli(list(argv), HANG_SECONDS)
+    return status, out, err
 
 
 def assert_bad_input(status: int, err: str, *needles: str) -> None:

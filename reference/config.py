@@ -35,10 +35,11 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from reference.io import short as _short  # one line, cut: every message that echoes a value
 
 
 class ConfigError(ValueError):
@@ -80,36 +81,6 @@ ACTIVATION_ENV = "CLEARFORM_MAX_ACTIVATION_BYTES"
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-class _ShortRepr(reprlib.Repr):
-    """``reprlib`` with a guard for ints too long for ``repr`` (over 4,300 digits raise ValueError)."""
-
-    def repr_int(self, x: int, level: int) -> str:
-        if x.bit_length() > 4000:
-            return f"<int of {x.bit_length()} bits>"
-        return super().repr_int(x, level)
-
-
-_REPR = _ShortRepr()
-_REPR.maxstring = _REPR.maxother = _REPR.maxlong = 60
-_REPR.maxlevel, _REPR.maxlist, _REPR.maxtuple, _REPR.maxdict = 3, 6, 6, 4
-
-
-def _short(value: Any, limit: int = 80) -> str:
-    """``repr(value)`` on one line and at most ``limit`` characters, for error messages.
-
-    Strings keep their quotes and escape newlines (``'a\\nb'``); long strings,
-    deep nestings and long containers are cut with ``...``; an int too long to
-    print is described by its size. Never raises.
-    """
-    try:
-        text = _REPR.repr(value)
-    except Exception:  # a hostile __repr__ or a container of unprintable ints: describe the type only
-        text = f"<{type(value).__name__}>"
-    if not text.isprintable():
-        text = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _key(key: Any) -> str:

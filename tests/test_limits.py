@@ -175,7 +175,7 @@ def test_values_in_messages_are_cut_and_one_line(tmp_path):
         assert len(str(caught.value)) < 400 and "\n" not in str(caught.value)
     with pytest.raises(ConfigError) as caught:
         ModelConfig(d_mlp=10**5000)  # too long for repr(): described by its size
-    assert "bits" in str(caught.value) and len(str(caught.value)) < 400
+    assert "digits" in str(caught.value) and len(str(caught.value)) < 400
     config = write_config(tmp_path / "c.json", {"model": {"a\nb": 1, "gelu": "y" * 500_000}})
     status, _, err = run_cli("train", "--config", config, "--out", str(tmp_path / "r"))
     assert_bad_input(status, err, "unknown key")

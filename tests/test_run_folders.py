@@ -339,7 +339,8 @@ SEALED_FILES = ("config.json", "model.safetensors", "checkpoint/config.json", "c
 @st.composite
 def mutations(draw):
     target = draw(st.sampled_from(SEALED_FILES))
-    kind = draw(st.sampled_from(["flip", "truncate", "append", "swap", "edit", "edit", "edit"]))  # edits: the seal's case
+    kinds = ["flip", "truncate", "append", "swap", "edit", "edit", "edit", "directory", "fifo", "dev-zero", "missing"]
+    kind = draw(st.sampled_from(kinds))  # three "edit"s: the seal's own case is drawn most
     return target, kind, draw(st.integers(0, 2**31)), draw(st.integers(0, 7)), draw(st.binary(min_size=1, max_size=16))
 
 
@@ -357,6 +358,17 @@ def _leaves(value, path=()):
 
 def mutate(folder: Path, target: str, kind: str, where: int, bit: int, extra: bytes) -> None:
     path = folder / target
+    if kind in ("directory", "fifo", "dev-zero", "missing"):  # the file replaced by another kind of file, or gone
+        import os
+
+        path.unlink()
+        if kind == "directory":
+            path.mkdir()
+        elif kind == "fifo":
+            os.mkfifo(path)
+        elif kind == "dev-zero":
+            path.symlink_to("/dev/zero")
+        return
     data = bytearray(path.read_bytes())
     if kind == "flip":
         data[where % len(data)] ^= 1 << bit
@@ -389,7 +401,8 @@ def mutate(folder: Path, target: str, kind: str, where: int, bit: int, extra: by
 @given(mutations())
 @settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_fuzz_no_edited_run_file_is_ever_accepted(straight, tmp_path_factory, mutation):
-    """A byte flip, a truncation, appended bytes or a file swapped between copies: eval (top level) or resume
+    """A byte flip, a truncation, appended bytes, a file swapped between copies or for a directory, FIFO,
+    /dev/zero or nothing, an unsealed JSON edit: eval (top level) or resume
     (checkpoint/) exits 2 with one line; never 0 on an edited file, never a traceback or a hang."""
     import subprocess
     import sys

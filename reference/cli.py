@@ -357,6 +357,26 @@ def cmd_proofs(args: argparse.Namespace) -> int:
     return 0 if ok else EXIT_FAILED
 
 
+def cmd_golden(args: argparse.Namespace) -> int:
+    """Golden files of one batch (and every mechanism's cases) for checking another implementation."""
+    from reference.golden import write_golden
+    from reference.train import prepare_run
+
+    if (args.preset is None) == (args.config is None):
+        raise ConfigError("golden: give exactly one of --preset NAME or --config FILE")
+    check_int_arg("--seed", args.seed, 0, 2**32 - 1)
+    codes = mechanisms.codes()
+    for code in args.mechanism or []:
+        if code not in codes:
+            raise ConfigError(f"--mechanism: {short(code)} is not one of {', '.join(codes)}")
+    run = prepare_run(load_config_file(args.config, args.preset))
+    check_memory(run.model, 2, "golden (2 sequences)")
+    out = check_out_dir("--out", args.out, error=ConfigError)
+    write_golden(run, args.seed, out, args.dtype, list(args.mechanism) if args.mechanism else None)
+    print(f"wrote {out / 'golden.safetensors'} and {out / 'manifest.json'}")
+    return 0
+
+
 def cmd_crosscheck(args: argparse.Namespace) -> int:
     """Compare a Hugging Face checkpoint layer by layer in clearform and in transformers."""
     from reference.crosscheck import MissingDependency, crosscheck, format_hook_table
@@ -451,6 +471,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"Hypothesis examples per numeric check, 1 to {MAX_EXAMPLES} (default 100)")
     p.add_argument("--mechanism", default=None, help=f"only this mechanism ({', '.join(('CORE',) + mechanisms.codes())})")
     p.set_defaults(func=cmd_proofs)
+
+    p = sub.add_parser(
+        "golden",
+        help="write every tensor of one forward/backward pass (and each mechanism's cases) for checking your own code",
+        description="Write DIR/golden.safetensors (inputs, parameters, every hook activation, logits, loss, the gradient "
+        "of the loss for every parameter and hook, and each registered mechanism's own cases) and DIR/manifest.json "
+        "(shapes, SHA-256, meaning and recommended tolerance per tensor). Same arguments, same bytes.",
+    )
+    p.add_argument("--preset", metavar="NAME", help="a toy-world preset (locality_tiny, ...)")
+    p.add_argument("--config", metavar="FILE.json", help="a JSON config of overrides (as for train)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the parameters, batch and cases (default 0)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--dtype", choices=("float64", "float32"), default="float64", help="precision of the files (default float64)")
+    p.add_argument("--mechanism", nargs="+", metavar="CODE", help="only these mechanisms' cases (default: all)")
+    p.set_defaults(func=cmd_golden)
 
     p = sub.add_parser(
         "crosscheck",

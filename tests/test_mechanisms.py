@@ -64,6 +64,7 @@ def test_registry_records_are_complete_and_consistent():
         assert issubclass(config, ConfigSection) and config.SECTION == m.slug
         assert m.proofs == f"proofs.{m.slug}" and importlib.import_module(m.proofs)
         assert m.code in registered, f"{m.code}: no theorem registered by {m.proofs}"
+        assert m.golden is not None and callable(m.load("golden"))  # every mechanism has golden cases
         for what in ("plugin", "cli", "demo"):
             assert getattr(m, what) is None or callable(m.load(what))
         assert mechanisms.get(m.code) is m and mechanisms.get(m.slug) is m

@@ -39,6 +39,9 @@ class Mechanism:
     demo: ``"module:function"`` of ``section(run_dir, *, progress, steps) -> report.Section``
         for ``clearform demo`` (None: no demo section).
     proofs: the module of its theorems (``proofs.<slug>``).
+    golden: ``"module:function"`` of ``cases(seed, dtype) -> (tensors, about)``: its own reference
+        cases for ``clearform golden`` (tensor names start with the code), and what the manifest
+        says of them (settings, spec references). Every mechanism has some.
     """
 
     code: str
@@ -50,6 +53,7 @@ class Mechanism:
     cli: str | None
     demo: str | None
     proofs: str
+    golden: str | None
 
     def load(self, what: str) -> Any:
         """The object a ``"module:attr"`` field names, imported from this mechanism's package."""
@@ -63,7 +67,8 @@ class Mechanism:
 # fmt: off
 MECHANISMS: tuple[Mechanism, ...] = (
     Mechanism("LOC", "locality", "locality dial", "00-localist.md", config="config:LocalityConfig",
-              plugin="plugin:plugin_for", cli="cli:register", demo="experiment:demo_section", proofs="proofs.locality"),
+              plugin="plugin:plugin_for", cli="cli:register", demo="experiment:demo_section", proofs="proofs.locality",
+              golden="golden:cases"),
 )
 # fmt: on
 

@@ -377,6 +377,29 @@ def cmd_golden(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Your implementation's tensors against golden files: exit 0 within tolerance, 1 beyond it, 2 bad input."""
+    from reference.compare import compare_golden
+
+    check_path_arg("--golden", args.golden, error=ConfigError)
+    check_path_arg("--theirs", args.theirs, error=ConfigError)
+    rename = None
+    if args.map is not None:
+        rename = read_json(args.map, error=ConfigError, what="--map", max_bytes=MAX_CONFIG_BYTES)
+        if not isinstance(rename, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in rename.items()):
+            raise ConfigError("--map: must be a JSON object {their name: golden name} of strings")
+    result = compare_golden(args.golden, args.theirs, rename=rename, precision=args.precision)
+    print(json.dumps(json_safe_rows(result.to_dict()), allow_nan=False) if args.json else result.format())
+    return 0 if result.passed else EXIT_FAILED
+
+
+def json_safe_rows(record: dict) -> dict:
+    """A comparison as strict JSON: an infinite difference (a NaN in theirs) is written as null."""
+    from reference.evaluation import json_safe
+
+    return {**record, "tensors": [json_safe(row) for row in record["tensors"]]}
+
+
 def cmd_crosscheck(args: argparse.Namespace) -> int:
     """Compare a Hugging Face checkpoint layer by layer in clearform and in transformers."""
     from reference.crosscheck import MissingDependency, crosscheck, format_hook_table
@@ -486,6 +509,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", choices=("float64", "float32"), default="float64", help="precision of the files (default float64)")
     p.add_argument("--mechanism", nargs="+", metavar="CODE", help="only these mechanisms' cases (default: all)")
     p.set_defaults(func=cmd_golden)
+
+    p = sub.add_parser(
+        "compare",
+        help="compare your implementation's tensors with golden files; names the first diverging tensor",
+        description="Read DIR (from clearform golden) and your tensors (safetensors, or .npz without pickle), compare "
+        "every tensor you give with the golden one against the manifest's tolerance, and name the first diverging "
+        "tensor in forward order. Exit 0 within tolerance, 1 beyond it, 2 bad input.",
+    )
+    p.add_argument("--golden", required=True, metavar="DIR", help="folder written by clearform golden")
+    p.add_argument("--theirs", required=True, metavar="FILE", help="your tensors: .safetensors or .npz")
+    p.add_argument("--map", metavar="MAP.json", help="JSON object renaming your tensors: {your name: golden name}")
+    p.add_argument("--precision", choices=("float64", "float32"), default=None,
+                   help="which tolerance (default: float32 when all your float tensors are float32)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser(
         "crosscheck",

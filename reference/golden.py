@@ -51,7 +51,7 @@ HOOK_MEANING = {
     "type_embed": "token-type embedding rows (B, T, D)", "resid_pre": "block input (B, T, D)",
     "attn.q": "queries (B, H, T, d_h)", "attn.k": "keys (B, H, T, d_h)", "attn.v": "values (B, H, T, d_h)",
     "attn.scores": "q·k/√d_h before bias and mask (B, H, T, T)", "attn.pattern": "softmax over keys (B, H, T, T)",
-    "attn.z": "pattern @ v, heads merged (B, T, H·d_h)", "attn_out": "attention output after w_o (B, T, D)",
+    "attn.z": "pattern @ v per head (B, H, T, d_h)", "attn_out": "attention output after w_o (B, T, D)",
     "resid_mid": "after attention's residual add (B, T, D)", "mlp.pre": "MLP hidden before GELU (B, T, F)",
     "mlp.post": "MLP hidden after GELU (B, T, F)", "mlp_out": "MLP output (B, T, D)", "resid_post": "block output (B, T, D)",
     "final_norm": "after the final LayerNorm (B, T, D)", "logits": "logits (B, T, V)",

@@ -86,8 +86,14 @@ def compare_golden(golden_dir: str | Path, theirs: str | Path, *, rename: dict[s
     if not isinstance(manifest, dict) or manifest.get("format") != "clearform-golden" or "tensors" not in manifest:
         raise InputError(f"--golden {golden_dir}: manifest.json is not a clearform golden manifest")
     golden = read_safetensors(golden_dir / "golden.safetensors", error=InputError)
+    absent = [name for name in manifest["tensors"] if name not in golden]
+    if absent:
+        raise InputError(f"--golden {golden_dir}: golden.safetensors lacks {short(absent[0], 60)}, listed in manifest.json")
     given = read_theirs(theirs)
     rename = rename or {}
+    missing = sorted(set(rename) - set(given))
+    if missing:
+        raise InputError(f"--map: names {short(missing[0], 60)}, which is not a tensor of --theirs")
     named = {rename.get(name, name): value for name, value in given.items()}
     unknown = sorted(set(named) - set(golden))
     if unknown:

@@ -71,7 +71,15 @@ def bad_inputs(golden, tmp_path):
     (tmp_path / "text.safetensors").write_text("not safetensors")
     (tmp_path / "map.json").write_text("[1, 2]")
     g = str(golden / "float64")
+    (tmp_path / "ghost.json").write_text(json.dumps({"not_there": "act.logits"}))
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    (damaged / "manifest.json").write_text((golden / "float64" / "manifest.json").read_text())
+    save_file({"act.logits": tensors["act.logits"]}, damaged / "golden.safetensors")
     return {
+        "map names a missing tensor": ["--golden", g, "--theirs", str(tmp_path / "shape.safetensors"),
+                                       "--map", str(tmp_path / "ghost.json")],
+        "golden file missing a tensor": ["--golden", str(damaged), "--theirs", str(tmp_path / "shape.safetensors")],
         "missing file": ["--golden", g, "--theirs", str(tmp_path / "none.safetensors")],
         "wrong shape": ["--golden", g, "--theirs", str(tmp_path / "shape.safetensors")],
         "unknown names": ["--golden", g, "--theirs", str(tmp_path / "unknown.safetensors")],
@@ -83,7 +91,7 @@ def bad_inputs(golden, tmp_path):
 
 
 @pytest.mark.parametrize("case", ["missing file", "wrong shape", "unknown names", "pickle npz", "not safetensors", "bad map",
-                                  "not a golden folder"])
+                                  "not a golden folder", "map names a missing tensor", "golden file missing a tensor"])
 def test_bad_input_is_one_line_exit_2(golden, tmp_path, capsys, case):
     code, _, err = run_compare(capsys, *bad_inputs(golden, tmp_path)[case])
     assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err

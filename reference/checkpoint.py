@@ -258,12 +258,17 @@ def save_checkpoint(
     _write_atomic(tmp / "optimizer.safetensors", tensors_bytes(optimizer_arrays))
     files = {name: _sha256((tmp / name).read_bytes()) for name in CHECKPOINT_FILES}
     _write_atomic(tmp / "state.json", _json_bytes(_sealed({"version": FORMAT_VERSION, "state": dict(state), "files": files})))
+    _swap_in(tmp, final, old)
+    return final
+
+
+def _swap_in(tmp: Path, final: Path, old: Path) -> None:
+    """Move the complete folder ``tmp`` into place as ``final``: final → old, tmp → final, old removed."""
     _remove_tree(old)
     if final.exists():
         _rename(final, old)
     _rename(tmp, final)
     _remove_tree(old)
-    return final
 
 
 def _read_checkpoint_folder(folder: Path) -> tuple[dict[str, np.ndarray], RunConfig, dict[str, np.ndarray], dict]:
@@ -301,11 +306,7 @@ def load_checkpoint(run_dir: str | os.PathLike) -> tuple[dict[str, np.ndarray], 
         except CheckpointError:
             loaded = None  # an interrupted write: the copy in place (or the old one) is the newest complete one
         if loaded is not None:
-            _remove_tree(old)
-            if final.exists():
-                _rename(final, old)
-            _rename(tmp, final)
-            _remove_tree(old)
+            _swap_in(tmp, final, old)  # finish the interrupted save
             return loaded
     if not final.is_dir() and old.is_dir():
         loaded = _read_checkpoint_folder(old)

@@ -1,14 +1,18 @@
-"""Running ``clearform`` in-process for the boundary tests: captured output, a hang limit, the tiny config.
+"""Helpers of the boundary tests: ``clearform`` in-process (captured output, a hang limit), the tiny config,
+and replacing a file by another kind of file.
 
-Shared by ``test_limits.py`` and ``test_fuzz_cli.py`` (``tests/`` is on ``sys.path``, as for ``gradcheck``).
+Shared by ``test_limits.py``, ``test_fuzz_cli.py``, ``test_fuzz_hf.py`` and ``test_run_folders.py``
+(``tests/`` is on ``sys.path``, as for ``gradcheck``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import os
 import signal
 import time
+from pathlib import Path
 
 from reference import cli
 
@@ -49,3 +53,19 @@ def run_cli(argv: list[str], limit: float = 30.0) -> tuple[int, str, str, float]
         except SystemExit as exc:  # argparse
             status = exc.code if isinstance(exc.code, int) else 2
     return status, out.getvalue(), err.getvalue(), time.perf_counter() - start
+
+
+FILE_KINDS = ("directory", "fifo", "dev-zero", "dev-null", "missing")
+
+
+def swap_file_kind(path: Path, kind: str) -> None:
+    """Replace the regular file ``path`` by a directory, a FIFO, a link to /dev/zero or /dev/null, or nothing."""
+    path.unlink()
+    if kind == "directory":
+        path.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind in ("dev-zero", "dev-null"):
+        path.symlink_to("/dev/" + kind[len("dev-"):])
+    elif kind != "missing":
+        raise ValueError(f"kind: {kind!r} is not one of {FILE_KINDS}")

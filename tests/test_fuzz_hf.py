@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from cli_harness import swap_file_kind  # noqa: E402  (tests/ is on sys.path)
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
@@ -252,7 +253,7 @@ def raw_config_edits(draw) -> tuple[str, Any]:
         ("deep", draw(st.sampled_from([65, 1000, 10_000, 100_000]))),
         ("duplicate", draw(st.integers(0, 100))),
         ("structure", draw(st.sampled_from(["[]", "null", "3", '"gpt2"', "[{}]", "{}"]))),
-        ("type", draw(st.sampled_from(["dir", "fifo", "missing", "devnull", "huge"]))),
+        ("type", draw(st.sampled_from(["directory", "fifo", "missing", "dev-null", "huge"]))),
     ]))
 
 
@@ -292,14 +293,10 @@ def test_config_file_encodings_structure_and_file_types_give_a_clean_error(recip
         elif kind == "structure":
             path.write_text(arg)
         else:
-            path.unlink()
-            if arg == "dir":
-                path.mkdir()
-            elif arg == "fifo":
-                os.mkfifo(path)
-            elif arg == "devnull":
-                path.symlink_to("/dev/null")
-            elif arg == "huge":
+            if arg != "huge":
+                swap_file_kind(path, arg)
+            else:
+                path.unlink()
                 with open(path, "wb") as handle:
                     handle.truncate(17 * 2**20)
         result, error, _ = _import(directory, kind)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_harness import FILE_KINDS, swap_file_kind  # noqa: E402  (tests/ is on sys.path)
 from safetensors.numpy import load_file, save_file
 
 from reference import checkpoint
@@ -339,7 +340,7 @@ SEALED_FILES = ("config.json", "model.safetensors", "checkpoint/config.json", "c
 @st.composite
 def mutations(draw):
     target = draw(st.sampled_from(SEALED_FILES))
-    kinds = ["flip", "truncate", "append", "swap", "edit", "edit", "edit", "directory", "fifo", "dev-zero", "missing"]
+    kinds = ["flip", "truncate", "append", "swap", "edit", "edit", "edit", *FILE_KINDS]
     kind = draw(st.sampled_from(kinds))  # three "edit"s: the seal's own case is drawn most
     return target, kind, draw(st.integers(0, 2**31)), draw(st.integers(0, 7)), draw(st.binary(min_size=1, max_size=16))
 
@@ -358,16 +359,8 @@ def _leaves(value, path=()):
 
 def mutate(folder: Path, target: str, kind: str, where: int, bit: int, extra: bytes) -> None:
     path = folder / target
-    if kind in ("directory", "fifo", "dev-zero", "missing"):  # the file replaced by another kind of file, or gone
-        import os
-
-        path.unlink()
-        if kind == "directory":
-            path.mkdir()
-        elif kind == "fifo":
-            os.mkfifo(path)
-        elif kind == "dev-zero":
-            path.symlink_to("/dev/zero")
+    if kind in FILE_KINDS:  # the file replaced by another kind of file, or gone
+        swap_file_kind(path, kind)
         return
     data = bytearray(path.read_bytes())
     if kind == "flip":

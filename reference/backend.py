@@ -69,6 +69,20 @@ def erf(x: Any):
     return scipy_erf(x)
 
 
+def add_into(fresh: Any, other: Any) -> Any:
+    """``fresh + other``, written into ``fresh`` when that is allowed; returns the sum.
+
+    ``fresh`` must be an array the caller just created and nothing else holds
+    (a matmul's result). NumPy and CuPy add in place, saving one allocation and
+    one pass over memory; autograd cannot trace in-place updates, so a traced
+    ``fresh`` gets an ordinary (new) sum.
+    """
+    if _is_autograd(fresh) or _is_autograd(other):
+        return fresh + other
+    fresh += other
+    return fresh
+
+
 def scatter_add(table_grad: Any, indices: Any, values: Any) -> None:
     """``table_grad[indices[k]] += values[k]`` with repeated indices summed, in place.
 

@@ -68,6 +68,8 @@ MAX_EVAL_SEQUENCES = 2**18
 """Most held-out sequences per evaluation: ``train.eval_batches`` × ``train.batch_size`` (and ``eval --batches`` × it)."""
 MAX_SEED = 2**63 - 1
 """Upper bound of every seed (``train.seed``, ``toyworld.world_seed``, ``generate --seed``): an int64."""
+MAX_SHARDS = 64
+"""Upper bound of ``train.shards``."""
 MAX_PATH = 4096
 """Longest accepted ``data.path`` (Linux's PATH_MAX)."""
 
@@ -395,7 +397,13 @@ class TrainConfig(ConfigSection):
     ``log_every`` ≤ 10⁹ (:data:`MAX_STEPS`); ``batch_size`` ≤ 2¹⁶
     (:data:`MAX_BATCH`); ``eval_batches`` ≤ 10⁴ (:data:`MAX_EVAL_BATCHES`) and
     ``eval_batches`` × ``batch_size`` ≤ 2¹⁸ held-out sequences (:data:`MAX_EVAL_SEQUENCES`);
-    ``seed`` ≤ 2⁶³ − 1 (:data:`MAX_SEED`).
+    ``seed`` ≤ 2⁶³ − 1 (:data:`MAX_SEED`); ``shards`` ≤ 64 (:data:`MAX_SHARDS`).
+
+    ``shards``: each training batch is split into this many row shards whose
+    gradients are computed separately (concurrently when threads allow) and
+    summed, weighted by their counted tokens. It is part of the config, not of
+    the machine, so a run's numbers never depend on the thread count; a
+    batch smaller than ``shards`` uses one shard per sequence. [reconstructed]
     """
 
     SECTION = "train"
@@ -415,6 +423,7 @@ class TrainConfig(ConfigSection):
     checkpoint_every: int = 100
     log_every: int = 10
     seed: int = 0
+    shards: int = 2
 
     def validate(self) -> None:
         s = self.SECTION
@@ -433,6 +442,7 @@ class TrainConfig(ConfigSection):
         check_int(s, "checkpoint_every", self.checkpoint_every, 0, MAX_STEPS)
         check_int(s, "log_every", self.log_every, 1, MAX_STEPS)
         check_int(s, "seed", self.seed, 0, MAX_SEED)
+        check_int(s, "shards", self.shards, 1, MAX_SHARDS)
         if self.eval_batches * self.batch_size > MAX_EVAL_SEQUENCES:
             raise ConfigError(
                 f"{s}.eval_batches: {self.eval_batches} batches of batch_size {self.batch_size} is "

@@ -112,28 +112,49 @@ class AdamW:
             self.steps[name] = 0
         self.groups.append(ParamGroup(names, weight_decay, lr_scale))
 
-    def step(self, params: dict[str, Any], grads: Mapping[str, Any], lr: float) -> None:
-        """Update ``params`` in place from ``grads``."""
-        for group in self.groups:
-            group_lr = lr * group.lr_scale
-            for name in group.names:
-                self._update(name, params[name], grads[name], group_lr, group.weight_decay)
+    def step(self, params: dict[str, Any], grads: Mapping[str, Any], lr: float, *, pool: Any = None) -> None:
+        """Update ``params`` in place from ``grads``.
+
+        ``pool``: a ``concurrent.futures`` executor; each parameter's update is
+        independent of the others', so they may run concurrently with the same result.
+        """
+        jobs = [(name, group.lr_scale * lr, group.weight_decay) for group in self.groups for name in group.names]
+        if pool is None:
+            for name, group_lr, decay in jobs:
+                self._update(name, params[name], grads[name], group_lr, decay)
+            return
+        futures = [pool.submit(self._update, name, params[name], grads[name], group_lr, decay) for name, group_lr, decay in jobs]
+        for f in futures:
+            f.result()
 
     def _update(self, name: str, theta: Any, g: Any, lr: float, weight_decay: float) -> None:
+        """One parameter's AdamW update, in place, in the order of the class docstring's formula.
+
+        Written as in-place operations on one scratch array (``update``): the optimiser
+        never runs under autograd, and at the sizes clearform trains its passes over
+        memory are what it costs.
+        """
         xp = namespace(theta)
         t = self.steps[name] + 1
         self.steps[name] = t
         m, v = self.m[name], self.v[name]
         m *= self.beta1
-        m += (1.0 - self.beta1) * g
+        m += (1.0 - self.beta1) * g                      # m ← β1 m + (1 − β1) g
         v *= self.beta2
-        v += (1.0 - self.beta2) * (g * g)
+        scratch = g * g
+        scratch *= 1.0 - self.beta2
+        v += scratch                                     # v ← β2 v + (1 − β2) g²
         m_hat_scale = 1.0 / (1.0 - self.beta1**t)
         v_hat_scale = 1.0 / (1.0 - self.beta2**t)
-        update = (m * m_hat_scale) / (xp.sqrt(v * v_hat_scale) + self.eps)
+        update = v * v_hat_scale                         # v̂
+        xp.sqrt(update, out=update)
+        update += self.eps                               # √v̂ + ε
+        xp.divide(m, update, out=update)
+        update *= m_hat_scale                            # m̂ / (√v̂ + ε), m̂ = m / (1 − β1ᵗ)
         if weight_decay:
             update += weight_decay * theta
-        theta -= theta.dtype.type(lr) * update
+        update *= theta.dtype.type(lr)
+        theta -= update
 
     # ------------------------------------------------------------------ state
 

@@ -11,14 +11,23 @@ the toy world is documents k·B … k·B + B − 1 of (train, seed); text batche
 are drawn from a seeded generator whose state is checkpointed. Nothing else
 is random, so two runs with one seed write identical metrics, and a resumed
 run continues exactly where a straight run would be.
+
+Speed: each batch is split into ``train.shards`` row shards whose gradients run
+concurrently on a thread pool, one BLAS thread each (:mod:`reference.parallel`);
+the thread count is chosen per run (``threads``, ``--threads``,
+``CLEARFORM_THREADS``) and never changes a number. A step with plug-in terms
+(a mechanism's bias or penalty, defined on the whole batch) runs as one shard
+on the chosen number of BLAS threads. [reconstructed]
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +41,7 @@ from reference.evaluation import evaluate, json_safe, unigram_loss
 from reference.mechanisms import plugins_for
 from reference.model import init_params, loss_and_grads
 from reference.optim import AdamW, clip_by_global_norm, lr_at
+from reference.parallel import choose_threads, shard_rows, sharded_loss_and_grads, tune_allocator
 from reference.plugins import StepTerms, TrainingPlugin, combine_forward_kwargs, combine_terms
 
 __all__ = [
@@ -158,12 +168,18 @@ class Trainer:
     (:func:`reference.plugins.combine_terms`). None (the default) means the
     plug-ins the run's config switches on, from the mechanism registry
     (:func:`reference.mechanisms.plugins_for`); ``[]`` trains the plain model.
+
+    ``threads``: how many threads a step may use (None: the automatic choice of
+    :func:`reference.parallel.choose_threads`); results do not depend on it.
     """
 
     def __init__(
-        self, run: RunConfig, run_dir: str | Path, *, progress: bool = True, plugins: Sequence[TrainingPlugin] | None = None
+        self, run: RunConfig, run_dir: str | Path, *, progress: bool = True, plugins: Sequence[TrainingPlugin] | None = None,
+        threads: int | None = None,
     ):
         """A fresh run: derived fields filled in, activation memory checked, parameters initialised from ``train.seed``."""
+        self.threads = threads
+        self._pool: ThreadPoolExecutor | None = None
         self.run = prepare_run(run)
         check_memory(self.run.model, self.run.train.batch_size)
         t = self.run.train
@@ -180,10 +196,13 @@ class Trainer:
 
     @classmethod
     def resume(
-        cls, run_dir: str | Path, *, progress: bool = True, plugins: Sequence[TrainingPlugin] | None = None
+        cls, run_dir: str | Path, *, progress: bool = True, plugins: Sequence[TrainingPlugin] | None = None,
+        threads: int | None = None,
     ) -> Trainer:
         """Continue the run in ``run_dir`` from its checkpoint, with the config saved there."""
         self = cls.__new__(cls)
+        self.threads = threads
+        self._pool = None
         self.run_dir = Path(run_dir)
         self.progress = progress
         self.params, self.run, opt_arrays, state = load_checkpoint(self.run_dir)
@@ -236,14 +255,43 @@ class Trainer:
 
     # ---------------------------------------------------------------- the loop
 
+    @contextlib.contextmanager
+    def parallel(self) -> Iterator[None]:
+        """Threads for the steps inside this block: the shard pool and the BLAS thread limit.
+
+        Sharded steps (no plug-in terms) get one thread per shard, up to the chosen
+        count, each with one BLAS thread; a one-shard step gets the chosen count as
+        BLAS threads. Outside the block a step runs its shards one after the other.
+        """
+        from threadpoolctl import threadpool_limits
+
+        tune_allocator()
+        m, t = self.run.model, self.run.train
+        shards = 1 if self.plugins else len(shard_rows(t.batch_size, t.shards))
+        largest = t.batch_size * m.context * m.d_model * max(m.mlp_dim, m.vocab_size, 3 * m.n_heads * m.head_dim)
+        threads = choose_threads(self.threads, shards=shards, largest_gemm=largest)
+        pool = ThreadPoolExecutor(threads, thread_name_prefix="shard") if threads > 1 and shards > 1 else None
+        try:
+            with threadpool_limits(limits=1 if shards > 1 else threads):
+                self._pool = pool
+                yield
+        finally:
+            self._pool = None
+            if pool is not None:
+                pool.shutdown()
+
     def train_step(self) -> dict:
         """One update; raises TrainingDiverged (parameters untouched) on a non-finite loss or gradient."""
         t = self.run.train
         batch = self.data.train_batch(self.step, t.batch_size, self.generator)
         terms = combine_terms([p.step_terms(self.step, batch, self.generator) for p in self.plugins] or [StepTerms()])
-        loss, grads, _ = loss_and_grads(
-            self.params, self.run.model, batch.inputs, batch.targets, extra_loss=terms.extra_loss, **terms.forward_kwargs
-        )
+        if self.plugins:  # plug-in terms are defined on the whole batch: one shard
+            loss, grads, _ = loss_and_grads(
+                self.params, self.run.model, batch.inputs, batch.targets, extra_loss=terms.extra_loss, **terms.forward_kwargs
+            )
+        else:
+            rows = shard_rows(t.batch_size, t.shards)
+            loss, grads = sharded_loss_and_grads(self.params, self.run.model, batch.inputs, batch.targets, rows, self._pool)
         norm = clip_by_global_norm(grads, t.grad_clip)
         if not (math.isfinite(loss) and math.isfinite(norm)):
             what = "loss" if not math.isfinite(loss) else "gradient norm"
@@ -252,7 +300,7 @@ class Trainer:
             raise TrainingDiverged(f"step {self.step + 1}: {what} is {loss if what == 'loss' else norm}; "
                                    f"stopped before updating; {where}")
         lr = lr_at(self.step, t.lr, t.warmup, t.steps, t.min_lr_ratio)
-        self.optimizer.step(self.params, grads, lr)
+        self.optimizer.step(self.params, grads, lr, pool=self._pool)
         self.step += 1
         return {"step": self.step, "loss": loss, "lr": lr, "grad_norm": norm, **terms.record}
 
@@ -266,7 +314,10 @@ class Trainer:
 
             bar = tqdm(total=stop, initial=self.step, desc="train", unit="step", dynamic_ncols=True)
         last_eval: dict = {}
-        try:
+        with contextlib.ExitStack() as stack:
+            if bar is not None:
+                stack.callback(bar.close)
+            stack.enter_context(self.parallel())
             while self.step < stop:
                 record = self.train_step()
                 if self.step % t.log_every == 0 or self.step == t.steps:
@@ -279,9 +330,6 @@ class Trainer:
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(loss=f"{record['loss']:.3f}", **({"val": f"{last_eval['val_loss']:.3f}"} if last_eval else {}))
-        finally:
-            if bar is not None:
-                bar.close()
         if not last_eval:
             last_eval = self.evaluate()
         return TrainResult(self.step, last_eval, self.run_dir)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from reference.backend import namespace
+from reference.backend import add_into, namespace
 from reference.layers import Hook, no_hook
 
 
@@ -85,9 +85,10 @@ def attention_forward(
     width = params["w_q"].shape[1]
     head_dim = width // n_heads
     w_qkv = xp.concatenate([params["w_q"], params["w_k"], params["w_v"]], axis=1)
-    qkv = x @ w_qkv
+    qkv = x.reshape(b * t, -1) @ w_qkv  # one 2-D GEMM (see reference/layers/linear.py)
     if params.get("b_q") is not None:
-        qkv = qkv + xp.concatenate([params["b_q"], params["b_k"], params["b_v"]])
+        qkv = add_into(qkv, xp.concatenate([params["b_q"], params["b_k"], params["b_v"]]))
+    qkv = qkv.reshape(b, t, 3 * width)
     q = hook("q", _split_heads(qkv[..., :width], n_heads))
     k = hook("k", _split_heads(qkv[..., width : 2 * width], n_heads))
     v = hook("v", _split_heads(qkv[..., 2 * width :], n_heads))
@@ -103,9 +104,10 @@ def attention_forward(
     pattern = hook("pattern", softmax(logits))
     z = hook("z", pattern @ v)
     merged = _merge_heads(z)
-    out = merged @ params["w_o"]
+    out = merged.reshape(-1, merged.shape[-1]) @ params["w_o"]
     if params.get("b_o") is not None:
-        out = out + params["b_o"]
+        out = add_into(out, params["b_o"])
+    out = out.reshape(*merged.shape[:-1], out.shape[-1])
     cache = {
         "x": x, "w_qkv": w_qkv, "w_o": params["w_o"], "q_scaled": q_scaled, "k": k, "v": v,
         "pattern": pattern, "merged": merged, "n_heads": n_heads, "temperature": temperature,
@@ -135,7 +137,7 @@ def attention_backward(cache: dict, d_out: Any, extra: dict | None = None) -> tu
     grads = {"w_o": cache["merged"].reshape(b * t, -1).T @ d_out2}
     if cache["has_bias"]:
         grads["b_o"] = xp.sum(d_out2, axis=0)
-    dz = _split_heads(d_out @ cache["w_o"].T, n_heads)
+    dz = _split_heads((d_out2 @ cache["w_o"].T).reshape(b, t, width), n_heads)
     if "z" in extra:
         dz = dz + extra["z"]
 

@@ -1,13 +1,16 @@
 """Training throughput: clearform (NumPy float32) against PyTorch (CPU float32), same decoder, same batch.
 
-    python bench/train_throughput.py [--steps N] [--warmup N] [--presets tiny small]
+    python bench/train_throughput.py [--steps N] [--warmup N] [--presets tiny small] [--threads 2 1]
 
-For each preset both implementations start from the same weights and run
-forward + backward + global-norm clipping + AdamW on identical batches; after
-warm-up steps, the timed steps give tokens/s. The first step's losses are
-compared as a sanity check (they must agree to float32 precision). The table
-also shows clearform's achieved GFLOP/s against a NumPy float32 matmul peak
-measured on the same machine in the same run.
+For each thread count and preset both implementations start from the same weights
+and run forward + backward + global-norm clipping + AdamW on identical batches;
+after warm-up steps, the timed steps give tokens/s. clearform runs the Trainer's
+own step (``Trainer.parallel`` and ``train_step``: ``train.shards`` = 2 row shards
+on a pool of N threads with one BLAS thread each, the allocator setting);
+PyTorch gets ``torch.set_num_threads(N)``. The first step's losses are compared as
+a sanity check (they must agree to float32 precision). The table also shows
+clearform's achieved GFLOP/s against a NumPy float32 matmul peak measured on the
+same machine in the same run.
 
 Needs torch (``pip install torch==2.13.0``); results go into bench/RESULTS.md.
 """
@@ -22,9 +25,10 @@ import time
 
 import numpy as np
 
-from reference.config import ModelConfig
-from reference.model import init_params, loss_and_grads
+from reference.config import ModelConfig, TrainConfig
+from reference.model import init_params
 from reference.optim import AdamW, clip_by_global_norm
+from reference.parallel import shard_rows, sharded_loss_and_grads, tune_allocator
 
 PRESETS = {
     # the demo's model: 2 blocks, width 64, context 64, toy-world vocabulary
@@ -118,19 +122,31 @@ def time_torch(config: ModelConfig, params: dict, batches: list, warmup: int) ->
     return first_loss, time.perf_counter() - start
 
 
-def time_clearform(config: ModelConfig, params: dict, batches: list, warmup: int) -> tuple[float, float]:
+def time_clearform(config: ModelConfig, params: dict, batches: list, warmup: int, threads: int) -> tuple[float, float]:
+    """The Trainer's step (shards, pool, allocator, BLAS limit) on the bench's batches."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_limits
+
     params = {k: v.copy() for k, v in params.items()}
     optimizer = AdamW.for_params(params, WEIGHT_DECAY, beta1=0.9, beta2=0.99, eps=1e-8)
+    tune_allocator()
+    rows = shard_rows(batches[0][0].shape[0], TrainConfig().shards)
+    pool = ThreadPoolExecutor(threads) if threads > 1 and len(rows) > 1 else None
     first_loss, start = math.nan, 0.0
-    for i, (inputs, targets) in enumerate(batches):
-        if i == warmup:
-            start = time.perf_counter()
-        loss, grads, _ = loss_and_grads(params, config, inputs, targets)
-        clip_by_global_norm(grads, CLIP)
-        optimizer.step(params, grads, LR)
-        if i == 0:
-            first_loss = loss
-    return first_loss, time.perf_counter() - start
+    with threadpool_limits(limits=1 if len(rows) > 1 else threads):
+        for i, (inputs, targets) in enumerate(batches):
+            if i == warmup:
+                start = time.perf_counter()
+            loss, grads = sharded_loss_and_grads(params, config, inputs, targets, rows, pool)
+            clip_by_global_norm(grads, CLIP)
+            optimizer.step(params, grads, LR, pool=pool)
+            if i == 0:
+                first_loss = loss
+        seconds = time.perf_counter() - start
+    if pool is not None:
+        pool.shutdown()
+    return first_loss, seconds
 
 
 def main() -> None:
@@ -138,41 +154,44 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20, help="timed steps per preset (default 20)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed warm-up steps (default 3)")
     parser.add_argument("--presets", nargs="+", default=list(PRESETS), choices=list(PRESETS))
+    parser.add_argument("--threads", nargs="+", type=int, default=[2, 1], help="thread counts, one table row each (default 2 1)")
     args = parser.parse_args()
 
     import torch
+    from threadpoolctl import threadpool_limits
 
-    threads = int(os.environ.get("OMP_NUM_THREADS", os.cpu_count() or 1))
-    torch.set_num_threads(threads)
-    peak = numpy_matmul_peak()
+    with threadpool_limits(limits=max(args.threads)):
+        peak = numpy_matmul_peak()
     machine = platform.processor() or platform.machine()
-    print(f"machine: {machine}, {threads} threads; numpy {np.__version__}, torch {torch.__version__}")
-    print(f"NumPy float32 matmul peak (2048², best of 5): {peak:.1f} GFLOP/s\n")
-    header = f"{'preset':<6} {'L':>2} {'D':>4} {'H':>2} {'T':>4} {'B':>3} {'V':>4} | {'torch tok/s':>11} {'ours tok/s':>10} "
-    header += f"{'ratio':>6} | {'ours GFLOP/s':>12} {'% peak':>6} | {'loss torch':>10} {'loss ours':>10}"
+    print(f"machine: {machine}, {os.cpu_count()} cores; numpy {np.__version__}, torch {torch.__version__}")
+    print(f"NumPy float32 matmul peak (2048², best of 5, {max(args.threads)} threads): {peak:.1f} GFLOP/s\n")
+    header = f"{'thr':>3} {'preset':<6} {'L':>2} {'D':>4} {'H':>2} {'T':>4} {'B':>3} {'V':>4} | {'torch tok/s':>11} "
+    header += f"{'ours tok/s':>10} {'ratio':>6} | {'ours GFLOP/s':>12} {'% peak':>6} | {'loss torch':>10} {'loss ours':>10}"
     print(header)
     print("-" * len(header))
-    for name in args.presets:
-        preset = PRESETS[name]
-        config = ModelConfig(**preset["model"], dtype="float32")
-        batch, length = preset["batch"], config.context
-        rs = np.random.default_rng(0)
-        batches = [
-            (rs.integers(0, config.vocab_size, (batch, length)), rs.integers(0, config.vocab_size, (batch, length)))
-            for _ in range(args.warmup + args.steps)
-        ]
-        params = init_params(config, seed=0)
-        loss_t, seconds_t = time_torch(config, params, batches, args.warmup)
-        loss_o, seconds_o = time_clearform(config, params, batches, args.warmup)
-        tokens = args.steps * batch * length
-        tps_t, tps_o = tokens / seconds_t, tokens / seconds_o
-        gflops = train_flops_per_token(config, length) * tps_o / 1e9
-        print(
-            f"{name:<6} {config.n_layers:>2} {config.d_model:>4} {config.n_heads:>2} {length:>4} {batch:>3} "
-            f"{config.vocab_size:>4} | "
-            f"{tps_t:>11.0f} {tps_o:>10.0f} {tps_o / tps_t:>6.2f} | {gflops:>12.1f} {100 * gflops / peak:>5.1f}% | "
-            f"{loss_t:>10.5f} {loss_o:>10.5f}"
-        )
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        for name in args.presets:
+            preset = PRESETS[name]
+            config = ModelConfig(**preset["model"], dtype="float32")
+            batch, length = preset["batch"], config.context
+            rs = np.random.default_rng(0)
+            batches = [
+                (rs.integers(0, config.vocab_size, (batch, length)), rs.integers(0, config.vocab_size, (batch, length)))
+                for _ in range(args.warmup + args.steps)
+            ]
+            params = init_params(config, seed=0)
+            loss_t, seconds_t = time_torch(config, params, batches, args.warmup)
+            loss_o, seconds_o = time_clearform(config, params, batches, args.warmup, threads)
+            tokens = args.steps * batch * length
+            tps_t, tps_o = tokens / seconds_t, tokens / seconds_o
+            gflops = train_flops_per_token(config, length) * tps_o / 1e9
+            print(
+                f"{threads:>3} {name:<6} {config.n_layers:>2} {config.d_model:>4} {config.n_heads:>2} {length:>4} {batch:>3} "
+                f"{config.vocab_size:>4} | "
+                f"{tps_t:>11.0f} {tps_o:>10.0f} {tps_o / tps_t:>6.2f} | {gflops:>12.1f} {100 * gflops / peak:>5.1f}% | "
+                f"{loss_t:>10.5f} {loss_o:>10.5f}"
+            )
 
 
 if __name__ == "__main__":

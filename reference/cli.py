@@ -40,6 +40,7 @@ from reference.config import (
     check_memory,
 )
 from reference.io import check_out_dir, check_path_arg, read_json, short
+from reference.parallel import add_parallel_args, check_threads
 
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERNAL = 1, 2, 3, 70
 
@@ -168,12 +169,15 @@ def _print_eval(result: dict) -> None:
         print(f"{'below unigram':>15}: {100 * (1 - result['val_loss'] / result['unigram_loss']):.1f} %")
 
 
-def _train(run: RunConfig | None, out: str, *, until: int | None, quiet: bool) -> dict:
+def _train(run: RunConfig | None, out: str, *, until: int | None, quiet: bool, threads: int | None = None) -> dict:
     """Train ``run`` afresh in ``out``, or resume the run there when ``run`` is None."""
     from reference.train import Trainer
 
     # The plug-ins come from the run's config through the mechanism registry (a resumed run: its saved config).
-    trainer = Trainer.resume(out, progress=not quiet) if run is None else Trainer(run, out, progress=not quiet)
+    if run is None:
+        trainer = Trainer.resume(out, progress=not quiet, threads=threads)
+    else:
+        trainer = Trainer(run, out, progress=not quiet, threads=threads)
     for plugin in trainer.plugins:
         print(plugin)
     result = trainer.train(until=until)
@@ -199,6 +203,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if args.until is not None:
         check_int_arg("--until", args.until, 1, MAX_STEPS, " (the step to stop after)")
+    check_threads(args.threads)
     if args.resume and args.force:
         raise ConfigError("--resume and --force: pick one (continue the run, or start over)")
     check_path_arg("--out", args.out, error=ConfigError)
@@ -218,7 +223,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                     f"{flag}: differs from the config of the run in {short(args.out)} at {difference}; "
                     "resume without it, or start over with --force"
                 )
-        _train(None, args.out, until=args.until, quiet=args.quiet)
+        _train(None, args.out, until=args.until, quiet=args.quiet, threads=args.threads)
         return 0
     run = load_config_file(args.config, args.preset)
     check_memory(run.model, run.train.batch_size)
@@ -229,7 +234,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 f"--out: {short(args.out)} already holds a run (use --resume to continue it, or --force to start over)"
             )
         clear_run(args.out)
-    _train(run, args.out, until=args.until, quiet=args.quiet)
+    _train(run, args.out, until=args.until, quiet=args.quiet, threads=args.threads)
     return 0
 
 
@@ -309,6 +314,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from reference.report import write_report
 
+    check_threads(args.threads)
     if args.out is None:
         check_path_arg("--name", args.name, error=ConfigError)
         if args.name in (".", "..") or "/" in args.name or os.sep in args.name:
@@ -322,7 +328,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     clear_run(out)  # the demo always starts over
     print(f"clearform demo: training a {run.model.n_layers}-block, width-{run.model.d_model} model "
           f"on the toy world for {run.train.steps} steps -> {out}")
-    result = _train(run, out, until=None, quiet=args.quiet)
+    result = _train(run, out, until=None, quiet=args.quiet, threads=args.threads)
     # One section per registered mechanism that has a demo (each trains its own small model).
     sections = [m.load("demo")(out, progress=not args.quiet, steps=min(150, run.train.steps)) for m in mechanisms.with_demo()]
     report = write_report(out, title="clearform demo", sections=sections)
@@ -463,6 +469,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="start over in a DIR that already holds a run (its checkpoint, weights and metrics are removed first)")
     p.add_argument("--until", type=int, metavar="STEP", help="stop after this step >= 1 (checkpointed; resume later)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_parallel_args(p, jobs=False)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="evaluate a trained model on held-out data", description="Evaluate a run.")
@@ -486,6 +493,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default="demo", help="run name under runs/ (default demo)")
     p.add_argument("--steps", type=int, default=None, help="training steps (default 600)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_parallel_args(p, jobs=False)
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("proofs", help="check every registered theorem", description="Check the theorems.")

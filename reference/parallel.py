@@ -212,6 +212,13 @@ def sharded_loss_and_grads(
     return float(loss), grads
 
 
+def check_threads(requested: int | None) -> None:
+    """Validate ``--threads`` and ``CLEARFORM_THREADS`` up front (ConfigError, one line)."""
+    if requested is not None:
+        _check_count("--threads", requested, MAX_THREADS)
+    threads_from_env()
+
+
 def use_threads(n: int) -> None:
     """Limit every BLAS/OpenMP pool in this process to ``n`` threads (threadpoolctl), from now on."""
     from threadpoolctl import threadpool_limits
@@ -246,14 +253,18 @@ def add_parallel_args(parser: argparse.ArgumentParser, *, jobs: bool = True) -> 
 
 
 def jobs_from_args(args: argparse.Namespace) -> Jobs:
-    """The :class:`Jobs` the parsed flags ask for; applies ``--threads`` to this process."""
-    use_threads(choose_threads(getattr(args, "threads", None)))
+    """The :class:`Jobs` the parsed flags ask for; validates ``--threads`` (the trainer applies it)."""
+    requested = getattr(args, "threads", None)
+    check_threads(requested)
+    if requested is not None:
+        os.environ[ENV_THREADS] = str(requested)  # every Trainer of this command, and its worker processes
     return Jobs(workers=getattr(args, "workers", 1), scheduler=getattr(args, "scheduler", None))
 
 
 def _worker_init() -> None:
-    # A worker process runs one job at a time on one core: one BLAS thread, so that N
-    # workers use N cores and never busy-wait against each other.
+    # A worker process runs one job at a time on one core: one thread (BLAS and the
+    # trainer's shards), so that N workers use N cores and never busy-wait against each other.
+    os.environ[ENV_THREADS] = "1"
     use_threads(1)
 
 

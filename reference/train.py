@@ -270,6 +270,7 @@ class Trainer:
         shards = 1 if self.plugins else len(shard_rows(t.batch_size, t.shards))
         largest = t.batch_size * m.context * m.d_model * max(m.mlp_dim, m.vocab_size, 3 * m.n_heads * m.head_dim)
         threads = choose_threads(self.threads, shards=shards, largest_gemm=largest)
+        self.active_threads = threads
         pool = ThreadPoolExecutor(threads, thread_name_prefix="shard") if threads > 1 and shards > 1 else None
         try:
             with threadpool_limits(limits=1 if shards > 1 else threads):

@@ -12,6 +12,7 @@ import dataclasses
 from reference.config import ConfigError
 from reference.io import check_out_dir, check_path_arg
 from reference.mechanisms.locality.experiment import DEFAULT_SWEEP_STEPS, SWEEP_MODES, SWEEP_PRESETS, SweepSettings, run_sweep
+from reference.parallel import add_parallel_args, jobs_from_args
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -28,8 +29,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         text=args.text, schedule=args.schedule, schedule_power=args.schedule_power, eval_docs=args.eval_docs,
         probe=not args.no_probe,
     )
+    jobs = jobs_from_args(args)
     check_out_dir("--out", args.out, error=ConfigError)
-    result = run_sweep(settings, args.out, progress=not args.quiet)
+    result = run_sweep(settings, args.out, progress=not args.quiet, jobs=jobs)
     proved = ("E3", "E4")
     return EXIT_FAILED if any(c["id"] in proved and c["passed"] is False for c in result.checks) else EXIT_OK
 
@@ -64,4 +66,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help=f"held-out documents per evaluation (default {d['eval_docs']})")
     p.add_argument("--no-probe", action="store_true", help="skip the hot-reload probe")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_parallel_args(p)
     p.set_defaults(func=cmd_sweep)

@@ -27,6 +27,7 @@ from reference.data.toyworld import PRESETS
 from reference.mechanisms.locality.config import LOC_GRID, LocalityConfig, check_lambda
 from reference.mechanisms.locality.evaluate import evaluate_dial, reload_probe
 from reference.mechanisms.locality.plugin import LocalityPlugin
+from reference.parallel import Jobs, run_jobs
 from reference.report import Section, mean_sd, mean_sd_cell, page, render_checks, render_table
 from reference.train import Trainer, make_data
 
@@ -345,21 +346,31 @@ def _train_model(run: RunConfig, folder: Path, bar: Any, chunk: int = 25) -> tup
     return trainer.params, trainer.run
 
 
-def run_sweep(
-    settings: SweepSettings, out: str | Path, *, progress: bool = True, log: Callable[[str], None] | None = print
-) -> SweepResult:
-    """``clearform locality sweep``: train, evaluate at every λ, write the outputs (spec §6). [reconstructed]
+@dataclass(frozen=True)
+class SweepJob:
+    """One independent job of a sweep: train one model, evaluate it at its λ's.
 
-    Writes into ``out``: ``sweep.json`` (a list of rows with keys ``lambda``,
-    ``entropy_bits``, ``pointer_fidelity``, ``val_perplexity``, ``accuracy``, ``seed``,
-    ``mode`` and the other §6.3 metrics), ``config.json`` (every value used),
-    ``sweep.png``, ``sweep.md``, ``sweep.html`` and one run folder per trained model
-    under ``models/``. Prints the table (mean ± sd per λ, AILA's figures as context)
-    and the checks through ``log``.
+    mode: ``redial`` (dial dropout, evaluated at every λ), ``retrain`` (fixed at ``fixed``)
+    or ``uniform`` (the S5 baseline, at λ = 1). folder: its run folder. progress: show
+    this job's own bar (serial runs only; worker processes report per finished job).
     """
-    start = time.perf_counter()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+
+    settings: SweepSettings
+    mode: str
+    seed: int
+    fixed: float | None
+    folder: str
+    progress: bool = False
+
+    @property
+    def lambdas(self) -> list[float]:
+        if self.mode == "uniform":
+            return [1.0]
+        return list(self.settings.lambdas) if self.fixed is None else [self.fixed]
+
+
+def sweep_plan(settings: SweepSettings, out: Path) -> list[SweepJob]:
+    """The sweep's jobs in report order: per mode, per seed (and per λ in ``retrain``); S5 baselines last."""
     modes = ["redial", "retrain"] if settings.mode == "both" else [settings.mode]
     plans: list[tuple[str, int, float | None]] = []  # (mode, seed, λ of a fixed model or None)
     for mode in modes:
@@ -370,35 +381,64 @@ def run_sweep(
                 plans += [(mode, seed, float(lam)) for lam in settings.lambdas]
     if settings.schedule == "progressive":  # S5's baseline: the uniform schedule, at λ = 1
         plans += [("uniform", seed, None) for seed in settings.seeds]
-    steps = settings.used_steps
+    jobs = []
+    for mode, seed, fixed in plans:
+        name = f"seed{seed}" + ("" if fixed is None else f"-lam{fixed:g}") + ("-uniform" if mode == "uniform" else "")
+        jobs.append(SweepJob(settings, mode, seed, fixed, str(out / "models" / name)))
+    return jobs
+
+
+def run_sweep_job(job: SweepJob) -> list[dict]:
+    """Train ``job``'s model and return its rows (one per λ). A pure function of ``job``:
+    the same rows in this process, a worker process or a Dask worker."""
+    settings = job.settings
+    run = sweep_run_config(settings, job.seed, job.fixed, "uniform" if job.mode == "uniform" else None)
     n_eval = max(1, math.ceil(settings.eval_docs / settings.batch_size))
     n_probe = math.ceil(min(settings.probe_docs, settings.eval_docs) / settings.batch_size)
     n_eval += n_probe if settings.probe and settings.text is None else 0
-    evals = sum(len(settings.lambdas) if lam is None and mode != "uniform" else 1 for mode, _, lam in plans)
-    bar = tqdm(total=len(plans) * steps + evals * n_eval, desc="locality sweep", unit="step",
-               disable=not progress, file=sys.stderr, dynamic_ncols=True)
-    rows: list[dict] = []
-    cached: dict[int, tuple] = {}
+    bar = tqdm(total=settings.used_steps + len(job.lambdas) * n_eval, desc=Path(job.folder).name, unit="step",
+               disable=not job.progress, file=sys.stderr, dynamic_ncols=True, leave=False)
+    rows = []
     try:
-        for mode, seed, fixed in plans:
-            run = sweep_run_config(settings, seed, fixed, "uniform" if mode == "uniform" else None)
-            name = f"seed{seed}" + ("" if fixed is None else f"-lam{fixed:g}") + ("-uniform" if mode == "uniform" else "")
-            params, trained = _train_model(run, out / "models" / name, bar)
-            if seed not in cached:
-                batches, world = sweep_eval_batches(trained, settings)
-                probe = None
-                if settings.probe and world is not None:
-                    probe = [reload_probe(b, world, trained.locality) for b in batches[:n_probe]]
-                cached[seed] = (batches, world, probe)
-            batches, world, probe = cached[seed]
-            for lam in [1.0] if mode == "uniform" else settings.lambdas if fixed is None else [fixed]:
-                metrics = evaluate_dial(params, trained, batches, lam, trained.locality, world=world, probe=probe,
-                                        on_batch=lambda: bar.update(1))
-                row = {"lambda": float(lam), "seed": int(seed), "mode": mode, **metrics}
-                extra = {k: row[k] for k in ("val_loss", "effective_support", "delta_q", "delta_in_q")}
-                rows.append({k: row.get(k) for k in ROW_KEYS} | extra)
+        params, trained = _train_model(run, Path(job.folder), bar)
+        batches, world = sweep_eval_batches(trained, settings)
+        probe = None
+        if settings.probe and world is not None:
+            probe = [reload_probe(b, world, trained.locality) for b in batches[:n_probe]]
+        for lam in job.lambdas:
+            metrics = evaluate_dial(params, trained, batches, lam, trained.locality, world=world, probe=probe,
+                                    on_batch=lambda: bar.update(1))
+            row = {"lambda": float(lam), "seed": int(job.seed), "mode": job.mode, **metrics}
+            extra = {k: row[k] for k in ("val_loss", "effective_support", "delta_q", "delta_in_q")}
+            rows.append({k: row.get(k) for k in ROW_KEYS} | extra)
     finally:
         bar.close()
+    return rows
+
+
+def run_sweep(
+    settings: SweepSettings, out: str | Path, *, progress: bool = True, log: Callable[[str], None] | None = print,
+    jobs: Jobs | None = None,
+) -> SweepResult:
+    """``clearform locality sweep``: train, evaluate at every λ, write the outputs (spec §6). [reconstructed]
+
+    Writes into ``out``: ``sweep.json`` (a list of rows with keys ``lambda``,
+    ``entropy_bits``, ``pointer_fidelity``, ``val_perplexity``, ``accuracy``, ``seed``,
+    ``mode`` and the other §6.3 metrics), ``config.json`` (every value used),
+    ``sweep.png``, ``sweep.md``, ``sweep.html`` and one run folder per trained model
+    under ``models/``. Prints the table (mean ± sd per λ, AILA's figures as context)
+    and the checks through ``log``. ``jobs``: where the independent models train
+    (:class:`reference.parallel.Jobs`: serial by default, ``--workers N``, a Dask
+    scheduler); the rows are the same wherever they ran.
+    """
+    start = time.perf_counter()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = jobs or Jobs()
+    serial = jobs.workers == 1 and jobs.scheduler is None
+    plan = [dataclasses.replace(job, progress=progress and serial) for job in sweep_plan(settings, out)]
+    results = run_jobs(run_sweep_job, plan, jobs, progress=progress, desc="locality sweep")
+    rows = [row for job_rows in results for row in job_rows]
     seconds = time.perf_counter() - start
     summary = summarise_rows(rows)
     checks = sweep_checks(summary)

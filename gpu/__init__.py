@@ -3,7 +3,10 @@
 The model code is the same for both devices (``reference.backend`` picks the
 array module from the inputs); this package only moves arrays and tells
 whether a CUDA device is there. Install CuPy for your CUDA version
-(``pip install cupy-cuda12x``) to use it.
+(``pip install cupy-cuda12x``) to use it. Beside it (docs/gpu.md):
+``gpu.trainer`` (the Trainer with its arrays on the device), ``gpu.smoke``
+(CuPy against NumPy), ``gpu.standin`` (a strict NumPy stand-in for CPU tests),
+``gpu.data_parallel`` (several GPUs over NCCL) and ``run_device_checks.sh``.
 """
 
 from __future__ import annotations

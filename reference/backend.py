@@ -69,6 +69,26 @@ def erf(x: Any):
     return scipy_erf(x)
 
 
+def entr(x: Any):
+    """−x ln x elementwise, 0 at x = 0 and −inf below 0 (SciPy's ``entr``), in the namespace of ``x``.
+
+    NumPy uses :func:`scipy.special.entr`, CuPy :func:`cupyx.scipy.special.entr` (the same
+    definition); under autograd it is written out with ``where`` so 0 ln 0 stays 0.
+    """
+    if _is_autograd(x):
+        import autograd.numpy as anp
+
+        positive = x > 0
+        return anp.where(positive, -x * anp.log(anp.where(positive, x, 1.0)), anp.where(x == 0, 0.0, -anp.inf))
+    if _is_cupy(x):
+        from cupyx.scipy.special import entr as cupy_entr
+
+        return cupy_entr(x)
+    from scipy.special import entr as scipy_entr
+
+    return scipy_entr(x)
+
+
 def add_into(fresh: Any, other: Any) -> Any:
     """``fresh + other``, written into ``fresh`` when that is allowed; returns the sum.
 
@@ -92,9 +112,11 @@ def scatter_add(table_grad: Any, indices: Any, values: Any) -> None:
     with ``np.add.reduceat``, and the sums are added to distinct rows.
     """
     if _is_cupy(table_grad):
-        import cupyx
+        # ufunc.at sums repeated indices with atomic adds; CuPy deprecated ndarray.scatter_add
+        # (and cupyx.scatter_add, which calls it) in its favour. Same kernel, no warning.
+        import cupy
 
-        cupyx.scatter_add(table_grad, indices, values)
+        cupy.add.at(table_grad, indices, values)
         return
     if indices.size == 0:
         return

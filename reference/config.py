@@ -261,6 +261,9 @@ class ModelConfig(ConfigSection):
         n_token_types: size of a token-type embedding table (BERT), 0 = none.
         init_std: standard deviation of the normal initialisation of weights.
         dtype: "float32" for training speed, "float64" for the spec and tests.
+        ffn: the FFN slot's layer kind: "mlp" (default), or a kind a mechanism registers through the
+            registry's ``ffn`` field (``"ddcl"``: DDC's prototype block, K = ``d_mlp``). The core
+            dispatches on it without naming the mechanism (:func:`ffn_kind`).
     """
 
     SECTION = "model"
@@ -283,6 +286,7 @@ class ModelConfig(ConfigSection):
     n_token_types: int = 0
     init_std: float = 0.02
     dtype: str = "float32"
+    ffn: str = "mlp"
 
     SIZE_BOUNDS = {
         "vocab_size": (1, MAX_VOCAB), "context": (1, MAX_WIDTH), "d_model": (1, MAX_WIDTH), "n_layers": (0, MAX_LAYERS),
@@ -306,6 +310,9 @@ class ModelConfig(ConfigSection):
         check_bool(s, "tied_head", self.tied_head)
         check_bool(s, "embed_norm", self.embed_norm)
         check_bool(s, "final_norm", self.final_norm)
+        if self.ffn != "mlp":  # a mechanism's kind: checked before the count, which asks the kind for its size
+            check_choice(s, "ffn", self.ffn, ("mlp", *_ffn_kinds()))
+            ffn_kind(self).validate(self)
         cap = _env_cap(PARAMETERS_ENV, MAX_PARAMETERS)
         count = parameter_count(self)
         if count > cap:
@@ -335,6 +342,18 @@ class ModelConfig(ConfigSection):
         return self.d_mlp if self.d_mlp is not None else 4 * self.d_model
 
 
+def _ffn_kinds() -> dict:
+    """The FFN-slot kinds the registered mechanisms add (imported on first use; "mlp" is the core's own)."""
+    from reference.mechanisms import ffn_kinds
+
+    return ffn_kinds()
+
+
+def ffn_kind(model: ModelConfig) -> Any:
+    """The registry's FFNKind of ``model.ffn``, or None for the core's "mlp"."""
+    return None if model.ffn == "mlp" else _ffn_kinds()[model.ffn]
+
+
 def parameter_count(model: ModelConfig) -> int:
     """The exact number of parameters of ``model`` (the sizes of ``reference.model.param_shapes``).
 
@@ -345,6 +364,10 @@ def parameter_count(model: ModelConfig) -> int:
     hd = model.n_heads * model.head_dim
     embed = v * d + t * d + model.n_token_types * d + (2 * d if model.embed_norm else 0)
     block = 4 * d + 4 * d * hd + 2 * d * f + ((3 * hd + d + f + d) if model.bias else 0)
+    kind = ffn_kind(model)
+    if kind is not None:  # the slot's own size replaces the MLP (and ln2 when the kind normalises itself, pre-norm)
+        mlp = 2 * d * f + ((f + d) if model.bias else 0) + (2 * d if kind.own_norm and model.norm == "pre" else 0)
+        block += kind.param_count(model) - mlp
     final = (2 * d if model.final_norm else 0) + (0 if model.tied_head else d * v)
     return embed + model.n_layers * block + final
 

@@ -26,6 +26,14 @@ Hook points (names of :func:`run_with_cache` and of ``extra`` gradients):
 ``blocks.{i}.resid_mid``, ``blocks.{i}.mlp.{pre,post}``, ``blocks.{i}.mlp_out``,
 ``blocks.{i}.resid_post``, ``final_norm`` (when the model has one), ``logits``.
 
+FFN slot: ``model.ffn`` other than ``"mlp"`` names a kind a mechanism registers (the registry's
+``ffn`` field, :class:`reference.mechanisms.FFNKind`); the block then holds
+``blocks.{i}.<prefix>.*`` instead of ``mlp.*`` (and no ``ln2`` in a pre-norm block when the kind
+normalises its own input), computes ``mlp_out = kind.forward(...)`` and its hooks are
+``blocks.{i}.<prefix>.<hook>`` instead of ``mlp.{pre,post}``. :func:`ffn_kind` is the one
+dispatch; forward and backward mirror each other line for line. ``"mlp"`` runs the code below
+unchanged, with the same numbers.
+
 A hook ``hook(name, value) -> value`` sees every activation and may return a
 replacement. :func:`backward` differentiates the computation that ran; a
 replacing hook counts as a constant offset added to the activation (its
@@ -41,7 +49,7 @@ from typing import Any
 import numpy as np
 
 from reference.backend import namespace, resolve_dtype, rng, to_host
-from reference.config import InputError, ModelConfig
+from reference.config import InputError, ModelConfig, ffn_kind
 from reference.layers import Hook, no_hook
 from reference.layers.attention import attention_backward, attention_forward, softmax
 from reference.layers.embedding import (
@@ -65,6 +73,7 @@ def param_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
     """Every parameter's name and shape, in the canonical (initialisation) order."""
     d, v, f = config.d_model, config.vocab_size, config.mlp_dim
     hd = config.n_heads * config.head_dim
+    kind = ffn_kind(config)
     shapes: dict[str, tuple[int, ...]] = {"embed.tok": (v, d), "embed.pos": (config.context, d)}
     if config.n_token_types:
         shapes["embed.type"] = (config.n_token_types, d)
@@ -76,7 +85,11 @@ def param_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
         shapes.update({p + "attn.w_q": (d, hd), p + "attn.w_k": (d, hd), p + "attn.w_v": (d, hd), p + "attn.w_o": (hd, d)})
         if config.bias:
             shapes.update({p + "attn.b_q": (hd,), p + "attn.b_k": (hd,), p + "attn.b_v": (hd,), p + "attn.b_o": (d,)})
-        shapes.update({p + "ln2.g": (d,), p + "ln2.b": (d,)})
+        if kind is None or not (kind.own_norm and config.norm == "pre"):
+            shapes.update({p + "ln2.g": (d,), p + "ln2.b": (d,)})
+        if kind is not None:
+            shapes.update({f"{p}{kind.prefix}.{name}": shape for name, shape in kind.param_shapes(config).items()})
+            continue
         shapes.update({p + "mlp.w_in": (d, f), p + "mlp.w_out": (f, d)})
         if config.bias:
             shapes.update({p + "mlp.b_in": (f,), p + "mlp.b_out": (d,)})
@@ -99,9 +112,12 @@ def init_params(config: ModelConfig, seed: int = 0) -> Params:
     dtype = resolve_dtype(config.dtype)
     residual_scale = 1.0 / math.sqrt(2 * max(config.n_layers, 1))
     params: Params = {}
+    kind = ffn_kind(config)
     for name, shape in param_shapes(config).items():
         leaf = name.rsplit(".", 1)[-1]
-        if leaf == "g":
+        if kind is not None and name.split(".")[2:3] == [kind.prefix]:  # the FFN slot's kind initialises its own
+            value = np.asarray(kind.init(name.split(".", 3)[3], shape, config, generator), dtype=np.float64)
+        elif leaf == "g":
             value = np.ones(shape)
         elif len(shape) == 1:
             value = np.zeros(shape)
@@ -123,6 +139,9 @@ def _prefixed(grads: Mapping[str, Any], prefix: str) -> dict[str, Any]:
 
 
 def _scoped(hook: Hook, prefix: str) -> Hook:
+    """``hook`` seeing names with ``prefix``; ``no_hook`` stays ``no_hook`` (layers may skip work nobody watches)."""
+    if hook is no_hook:
+        return no_hook
     return lambda name, value: hook(prefix + name, value)
 
 
@@ -205,18 +224,28 @@ def block_forward(
     attn_hook, mlp_hook = _scoped(hook, "attn."), _scoped(hook, "mlp.")
     heads, causal, eps = config.n_heads, config.causal, config.ln_eps
     c: dict[str, Any] = {}
+    kind = ffn_kind(config)
+    if kind is not None:  # the FFN slot's kind in place of the MLP (module docstring, "FFN slot")
+        mlp_params, mlp_hook = _local(params, kind.prefix + "."), _scoped(hook, kind.prefix + ".")
     if config.norm == "pre":
         h, c["ln1"] = layernorm_forward(ln1, x, eps)
         a, c["attn"] = attention_forward(attn_params, h, heads, causal, bias, temperature, attn_hook)
         mid = hook("resid_mid", x + hook("attn_out", a))
-        h, c["ln2"] = layernorm_forward(ln2, mid, eps)
-        m, c["mlp"] = mlp_forward(mlp_params, h, config.gelu, mlp_hook)
+        if kind is not None and kind.own_norm:
+            m, c["mlp"] = kind.forward(mlp_params, mid, config, mlp_hook)
+        else:
+            h, c["ln2"] = layernorm_forward(ln2, mid, eps)
+            m, c["mlp"] = (kind.forward(mlp_params, h, config, mlp_hook) if kind
+                           else mlp_forward(mlp_params, h, config.gelu, mlp_hook))
         out = hook("resid_post", mid + hook("mlp_out", m))
     else:
         a, c["attn"] = attention_forward(attn_params, x, heads, causal, bias, temperature, attn_hook)
         mid, c["ln1"] = layernorm_forward(ln1, x + hook("attn_out", a), eps)
         mid = hook("resid_mid", mid)
-        m, c["mlp"] = mlp_forward(mlp_params, mid, config.gelu, mlp_hook)
+        if kind is not None:
+            m, c["mlp"] = kind.forward(mlp_params, mid, config, mlp_hook)
+        else:
+            m, c["mlp"] = mlp_forward(mlp_params, mid, config.gelu, mlp_hook)
         out, c["ln2"] = layernorm_forward(ln2, mid + hook("mlp_out", m), eps)
         out = hook("resid_post", out)
     return out, c
@@ -233,13 +262,20 @@ def _plus(d: Any, extra: Mapping[str, Any], name: str) -> Any:
 def block_backward(config: ModelConfig, cache: dict, d_out: Any, extra: Mapping[str, Any]) -> tuple[Any, dict]:
     """d resid_post (B, T, D) -> d resid_pre and the block's local grads; ``extra`` uses local names."""
     attn_extra, mlp_extra = _local(extra, "attn."), _local(extra, "mlp.")
+    kind, mlp_prefix, ffn_backward = ffn_kind(config), "mlp.", mlp_backward
+    if kind is not None:  # mirror of block_forward's FFN-slot dispatch
+        mlp_prefix, ffn_backward = kind.prefix + ".", kind.backward
+        mlp_extra = _local(extra, mlp_prefix)
     grads: dict[str, Any] = {}
     d = _plus(d_out, extra, "resid_post")
     if config.norm == "pre":
-        d_mlp_in, g = mlp_backward(cache["mlp"], _plus(d, extra, "mlp_out"), mlp_extra)
-        grads.update(_prefixed(g, "mlp."))
-        d_ln2, g = layernorm_backward(cache["ln2"], d_mlp_in)
-        grads.update(_prefixed(g, "ln2."))
+        d_mlp_in, g = ffn_backward(cache["mlp"], _plus(d, extra, "mlp_out"), mlp_extra)
+        grads.update(_prefixed(g, mlp_prefix))
+        if kind is not None and kind.own_norm:
+            d_ln2 = d_mlp_in
+        else:
+            d_ln2, g = layernorm_backward(cache["ln2"], d_mlp_in)
+            grads.update(_prefixed(g, "ln2."))
         d_mid = _plus(d + d_ln2, extra, "resid_mid")
         d_attn_in, g = attention_backward(cache["attn"], _plus(d_mid, extra, "attn_out"), attn_extra)
         grads.update(_prefixed(g, "attn."))
@@ -249,8 +285,8 @@ def block_backward(config: ModelConfig, cache: dict, d_out: Any, extra: Mapping[
     else:
         d_sum2, g = layernorm_backward(cache["ln2"], d)
         grads.update(_prefixed(g, "ln2."))
-        d_mlp_in, g = mlp_backward(cache["mlp"], _plus(d_sum2, extra, "mlp_out"), mlp_extra)
-        grads.update(_prefixed(g, "mlp."))
+        d_mlp_in, g = ffn_backward(cache["mlp"], _plus(d_sum2, extra, "mlp_out"), mlp_extra)
+        grads.update(_prefixed(g, mlp_prefix))
         d_mid = _plus(d_sum2 + d_mlp_in, extra, "resid_mid")
         d_sum1, g = layernorm_backward(cache["ln1"], d_mid)
         grads.update(_prefixed(g, "ln1."))
@@ -386,7 +422,9 @@ def hook_names(config: ModelConfig) -> list[str]:
     for i in range(config.n_layers):
         p = f"blocks.{i}."
         names += [p + "resid_pre"] + [p + f"attn.{n}" for n in ("q", "k", "v", "scores", "pattern", "z")]
-        names += [p + "attn_out", p + "resid_mid", p + "mlp.pre", p + "mlp.post", p + "mlp_out", p + "resid_post"]
+        kind = ffn_kind(config)
+        ffn = [p + "mlp.pre", p + "mlp.post"] if kind is None else [f"{p}{kind.prefix}.{h}" for h in kind.hooks]
+        names += [p + "attn_out", p + "resid_mid", *ffn, p + "mlp_out", p + "resid_post"]
     return names + (["final_norm"] if config.final_norm else []) + ["logits"]
 
 

@@ -9,8 +9,10 @@ Two levels, never mixed:
   GPUs takes too. NumPy releases the GIL inside its kernels, so the shards' elementwise
   work runs in parallel as well as their GEMMs. :func:`choose_threads` decides how many
   threads a run gets (see its docstring); ``--threads N`` on every training command or
-  ``CLEARFORM_THREADS=N`` overrides it. The thread count never changes a result: the
-  shards are fixed by the config, threads only decide how many run at once.
+  ``CLEARFORM_THREADS=N`` overrides it. The thread count never changes a sharded step:
+  the shards are fixed by the config and each runs on one BLAS thread, threads only
+  decide how many run at once (a one-shard step on several BLAS threads may differ in
+  the last bits: threaded GEMMs round differently).
 * **Independent jobs** (a sweep's seeds and λ's, a mechanism experiment's seeds):
   :func:`run_jobs` runs them serially, in ``--workers N`` local processes with one BLAS
   thread each, or on a Dask distributed cluster (``--scheduler ADDRESS``, the optional

@@ -18,9 +18,9 @@ its line below.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,8 @@ class Mechanism:
     golden: ``"module:function"`` of ``cases(seed, dtype) -> (tensors, about)``: its own reference
         cases for ``clearform golden`` (tensor names start with the code), and what the manifest
         says of them (settings, spec references). Every mechanism has some.
+    ffn: ``"module:attr"`` of a dict ``{kind: FFNKind}`` of layers that may take a block's FFN slot
+        (``model.ffn = kind``); None: it adds none. The core dispatches on it without naming the mechanism.
     """
 
     code: str
@@ -54,6 +56,7 @@ class Mechanism:
     demo: str | None
     proofs: str
     golden: str | None
+    ffn: str | None = None
 
     def load(self, what: str) -> Any:
         """The object a ``"module:attr"`` field names, imported from this mechanism's package."""
@@ -64,13 +67,55 @@ class Mechanism:
         return getattr(importlib.import_module(f"reference.mechanisms.{self.slug}.{module}"), attr)
 
 
+class FFNKind(NamedTuple):
+    """A layer kind for a block's FFN slot (``model.ffn``), as :mod:`reference.model` calls it.
+
+    prefix: parameter and hook prefix inside a block (``blocks.{i}.<prefix>.*``).
+    param_shapes(config) -> {local name: shape}; init(name, shape, config, generator) -> float64 array
+    (drawn in ``param_shapes`` order from the model's one generator).
+    forward(params, x, config, hook) -> (y, cache): x is the residual (pre-norm, when ``own_norm``) or the
+    block's normalised mid stream (post-norm); backward(cache, dy, extra) -> (dx, local grads).
+    hooks: local hook names of forward, in order. validate(config) raises ConfigError; param_count(config)
+    is the parameters of one block's slot. own_norm: the kind normalises its own input, so a pre-norm block
+    has no ``ln2``.
+    """
+
+    prefix: str
+    param_shapes: Callable[[Any], dict]
+    init: Callable[..., Any]
+    forward: Callable[..., tuple]
+    backward: Callable[..., tuple]
+    hooks: tuple[str, ...]
+    validate: Callable[[Any], None]
+    param_count: Callable[[Any], int]
+    own_norm: bool = True
+
+
 # fmt: off
 MECHANISMS: tuple[Mechanism, ...] = (
     Mechanism("LOC", "locality", "locality dial", "00-localist.md", config="config:LocalityConfig",
               plugin="plugin:plugin_for", cli="cli:register", demo="experiment:demo_section", proofs="proofs.locality",
               golden="golden:cases"),
+    Mechanism("NEU", "neurons", "intra-neuronal attention", "01-intraneuronal.md", config="config:NeuronsConfig",
+              plugin=None, cli="cli:register", demo="experiment:demo_section", proofs="proofs.neurons", golden="golden:cases"),
+    Mechanism("VDS", "vds", "vocabulary-defined semantics", "02-vocab-semantics.md", config="config:VDSConfig",
+              plugin=None, cli="cli:register", demo="experiment:demo_section", proofs="proofs.vds", golden="golden:cases"),
+    Mechanism("MSA", "msma", "multi-scale manifold alignment", "04-msma.md", config="config:MSMAConfig",
+              plugin=None, cli="cli:register", demo="experiment:demo_section", proofs="proofs.msma", golden="golden:cases"),
+    Mechanism("DDC", "ddc", "DDCL-INCRT prototype blocks and head growth", "03-ddcl-incrt.md", config="config:DDCConfig",
+              plugin="plugin:plugin_for", cli="cli:register", demo="experiment:demo_section", proofs="proofs.ddc",
+              golden="golden:cases", ffn="block:FFN_KINDS"),
 )
 # fmt: on
+
+
+def ffn_kinds() -> dict[str, FFNKind]:
+    """``{kind: FFNKind}`` of every mechanism that adds FFN-slot kinds (``model.ffn`` besides ``"mlp"``)."""
+    kinds: dict[str, FFNKind] = {}
+    for m in MECHANISMS:
+        if m.ffn is not None:
+            kinds.update(m.load("ffn"))
+    return kinds
 
 
 def codes() -> tuple[str, ...]:

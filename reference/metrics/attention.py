@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from reference.backend import to_host
+from reference.backend import entr, to_host
 from reference.config import InputError
 
 #
@@ -107,10 +107,9 @@ def row_entropy_bits(patterns: Any) -> np.ndarray:
     """H_i = −Σ_j A_ij log₂ A_ij for every row: patterns -> (L, B, H, T) bits (0 log 0 = 0).
 
     The same sum as :func:`entropy` with ``base=2``, through SciPy's elementwise
-    ``entr(x) = −x ln x`` (0 at 0) in one pass, since evaluations call it on every row.
+    ``entr(x) = −x ln x`` (0 at 0; :func:`reference.backend.entr`) in one pass, since
+    evaluations call it on every row.
     """
-    from scipy.special import entr
-
     return entr(stack_patterns(patterns)).sum(axis=-1) / math.log(2)
 
 

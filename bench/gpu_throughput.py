@@ -38,7 +38,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/ is not a package: its sibling's FLOP count
 
-from train_throughput import CLIP, LR, WEIGHT_DECAY, train_flops_per_token  # noqa: E402
+from train_throughput import CLIP, LR, WEIGHT_DECAY, torch_model, train_flops_per_token  # noqa: E402
 
 from reference.config import ModelConfig  # noqa: E402
 from reference.model import init_params  # noqa: E402
@@ -157,41 +157,6 @@ def matmul_peak(place: Place, n: int = 8192, repeats: int = 10) -> dict[str, flo
 
 
 # --------------------------------------------------------------------------- the two implementations
-
-
-def torch_model(config: ModelConfig, params: dict, device: str = "cuda"):
-    """The pre-LN decoder of bench/train_throughput.py, on ``device``, from clearform's parameters."""
-    import torch
-    import torch.nn.functional as F
-
-    weights = {name: torch.nn.Parameter(torch.tensor(value, device=device)) for name, value in params.items()}
-    heads, head_dim = config.n_heads, config.head_dim
-
-    def forward(tokens: torch.Tensor) -> torch.Tensor:
-        b, t = tokens.shape
-        x = weights["embed.tok"][tokens] + weights["embed.pos"][:t]
-        for i in range(config.n_layers):
-            def p(name: str, i: int = i) -> torch.Tensor:
-                return weights[f"blocks.{i}.{name}"]
-
-            h = F.layer_norm(x, (config.d_model,), p("ln1.g"), p("ln1.b"), config.ln_eps)
-            q = (h @ p("attn.w_q") + p("attn.b_q")).view(b, t, heads, head_dim).transpose(1, 2)
-            k = (h @ p("attn.w_k") + p("attn.b_k")).view(b, t, heads, head_dim).transpose(1, 2)
-            v = (h @ p("attn.w_v") + p("attn.b_v")).view(b, t, heads, head_dim).transpose(1, 2)
-            z = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-            x = x + z.transpose(1, 2).reshape(b, t, heads * head_dim) @ p("attn.w_o") + p("attn.b_o")
-            h = F.layer_norm(x, (config.d_model,), p("ln2.g"), p("ln2.b"), config.ln_eps)
-            x = x + F.gelu(h @ p("mlp.w_in") + p("mlp.b_in"), approximate="tanh") @ p("mlp.w_out") + p("mlp.b_out")
-        x = F.layer_norm(x, (config.d_model,), weights["ln_final.g"], weights["ln_final.b"], config.ln_eps)
-        return x @ weights["embed.tok"].T
-
-    decay = [w for w in weights.values() if w.ndim >= 2]
-    plain = [w for w in weights.values() if w.ndim < 2]
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": WEIGHT_DECAY}, {"params": plain, "weight_decay": 0.0}],
-        lr=LR, betas=(0.9, 0.99), eps=1e-8,
-    )
-    return forward, weights, optimizer
 
 
 def time_torch(config: ModelConfig, params: dict, batches: list, warmup: int, place: Place) -> tuple[float, float]:

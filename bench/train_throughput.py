@@ -67,12 +67,12 @@ def numpy_matmul_peak(n: int = 2048, repeats: int = 5) -> float:
 # --------------------------------------------------------------------------- PyTorch twin
 
 
-def torch_model(config: ModelConfig, params: dict):
-    """The same pre-LN decoder in PyTorch, initialised from clearform's parameters."""
+def torch_model(config: ModelConfig, params: dict, device: str = "cpu"):
+    """The same pre-LN decoder in PyTorch on ``device``, initialised from clearform's parameters."""
     import torch
     import torch.nn.functional as F
 
-    weights = {name: torch.nn.Parameter(torch.tensor(value)) for name, value in params.items()}
+    weights = {name: torch.nn.Parameter(torch.tensor(value, device=device)) for name, value in params.items()}
     heads, head_dim = config.n_heads, config.head_dim
 
     def forward(tokens: torch.Tensor) -> torch.Tensor:

@@ -49,6 +49,8 @@ from typing import Any
 
 import numpy as np
 
+from gpu.standin import _leaves
+
 SECTIONS = ("layers", "models", "ffn", "golden", "mechanisms", "train")
 FLOAT64_RTOL = 1e-10
 TRAIN_RTOL = 1e-9
@@ -213,16 +215,6 @@ def parity(section: str, case: str, fn: Callable[[dict], Any], inputs64: dict, d
             row.status, row.note = "FAIL", "no result is a device array: nothing ran on the device"
         rows.append(row)
     return rows
-
-
-def _leaves(value: Any) -> Iterator[Any]:
-    if isinstance(value, dict):
-        value = list(value.values())
-    if isinstance(value, (list, tuple)):
-        for v in value:
-            yield from _leaves(v)
-    else:
-        yield value
 
 
 def _one_line(exc: BaseException) -> str:
